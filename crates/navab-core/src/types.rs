@@ -134,6 +134,14 @@ impl StatementSet {
             StatementSet::Official => "Official",
         }
     }
+
+    /// Lower-case name, as in ids and the serde form (`quoted`, `official`).
+    pub fn slug(self) -> &'static str {
+        match self {
+            StatementSet::Quoted => "quoted",
+            StatementSet::Official => "official",
+        }
+    }
 }
 
 impl fmt::Display for StatementSet {
@@ -146,10 +154,11 @@ impl FromStr for StatementSet {
     type Err = crate::Error;
 
     fn from_str(s: &str) -> crate::Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
+        let trimmed = s.trim();
+        match trimmed.to_ascii_lowercase().as_str() {
             "quoted" | "human" | "human_statement_result.json" => Ok(StatementSet::Quoted),
             "official" | "official_statement_result.json" => Ok(StatementSet::Official),
-            other => Err(crate::Error::UnknownStatementSet(other.to_string())),
+            _ => Err(crate::Error::UnknownStatementSet(trimmed.to_string())),
         }
     }
 }
@@ -158,7 +167,8 @@ impl FromStr for StatementSet {
 /// reverse (Section 3.4, Step IV).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Triple {
-    /// Stable identifier, unique within a dataset (e.g. `China/official/0007`).
+    /// Stable identifier, unique within a dataset (e.g. `China/official/00007`, see
+    /// [`Triple::navab_id`]).
     pub id: String,
     /// The nation whose values the statement represents.
     pub nation: Nation,
@@ -179,6 +189,12 @@ pub struct Triple {
 }
 
 impl Triple {
+    /// The id the NaVAB readers give the record at 0-based `index` of a nation's set file:
+    /// `<nation folder>/<set>/<index, 5 digits>`, e.g. `China/official/00007`.
+    pub fn navab_id(nation: &Nation, set: StatementSet, index: usize) -> String {
+        format!("{}/{}/{index:05}", nation.dataset_folder(), set.slug())
+    }
+
     /// The triple as a preference item: prompt = Q, chosen = S, rejected = RS, with `nation`
     /// and `set` in the metadata.
     pub fn to_preference(&self) -> PreferenceItem {
@@ -210,4 +226,126 @@ pub struct PreferenceItem {
     /// Grouping fields, such as country or demographic group. Sorted, so output is stable.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nation(name: &str) -> Nation {
+        name.parse().unwrap_or_else(|never| match never {})
+    }
+
+    #[test]
+    fn published_folder_names_parse_and_write_back() {
+        for (folder, expected) in [
+            ("China", Nation::China),
+            ("US", Nation::UnitedStates),
+            ("UK", Nation::UnitedKingdom),
+            ("french", Nation::France),
+            ("german", Nation::Germany),
+        ] {
+            assert_eq!(nation(folder), expected, "{folder}");
+            assert_eq!(expected.dataset_folder(), folder);
+        }
+    }
+
+    #[test]
+    fn aliases_are_case_and_separator_insensitive() {
+        for (alias, expected) in [
+            ("  usa ", Nation::UnitedStates),
+            ("United_States", Nation::UnitedStates),
+            ("united-kingdom", Nation::UnitedKingdom),
+            ("Great Britain", Nation::UnitedKingdom),
+            ("FRANCE", Nation::France),
+            ("Deutschland", Nation::Germany),
+            ("hong-kong", Nation::China),
+            ("HK", Nation::China),
+        ] {
+            assert_eq!(nation(alias), expected, "{alias}");
+        }
+    }
+
+    #[test]
+    fn other_nations_keep_their_name() {
+        assert_eq!(nation(" Kenya "), Nation::Other("Kenya".into()));
+        assert_eq!(nation("Kenya").name(), "Kenya");
+        assert_eq!(nation("Kenya").dataset_folder(), "Kenya");
+        assert_eq!(
+            nation("navab-hk-sample"),
+            Nation::Other("navab-hk-sample".into())
+        );
+        assert_eq!(Nation::France.to_string(), "France");
+    }
+
+    #[test]
+    fn nations_serialize_by_display_name() {
+        let json = serde_json::to_string(&Nation::PAPER).unwrap();
+        assert_eq!(json, r#"["China","US","UK","France","Germany"]"#);
+        let back: Vec<Nation> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, Nation::PAPER);
+        let other: Nation = serde_json::from_str(r#""Kenya""#).unwrap();
+        assert_eq!(other, Nation::Other("Kenya".into()));
+    }
+
+    #[test]
+    fn statement_sets_parse_from_names_and_file_names() {
+        for (name, expected) in [
+            ("quoted", StatementSet::Quoted),
+            ("Human", StatementSet::Quoted),
+            ("human_statement_result.json", StatementSet::Quoted),
+            (" OFFICIAL ", StatementSet::Official),
+            ("official_statement_result.json", StatementSet::Official),
+        ] {
+            assert_eq!(name.parse::<StatementSet>().unwrap(), expected, "{name}");
+        }
+        for set in StatementSet::ALL {
+            assert_eq!(set.file_name().parse::<StatementSet>().unwrap(), set);
+            assert_eq!(set.slug().parse::<StatementSet>().unwrap(), set);
+            assert_eq!(
+                serde_json::to_string(&set).unwrap(),
+                format!("\"{}\"", set.slug())
+            );
+        }
+        let err = "Opinion".parse::<StatementSet>().unwrap_err();
+        assert!(matches!(&err, crate::Error::UnknownStatementSet(s) if s == "Opinion"));
+        assert!(err.to_string().contains("`Opinion`"), "{err}");
+    }
+
+    #[test]
+    fn navab_ids_use_the_folder_and_the_set() {
+        assert_eq!(
+            Triple::navab_id(&Nation::France, StatementSet::Quoted, 7),
+            "french/quoted/00007"
+        );
+        assert_eq!(
+            Triple::navab_id(&Nation::China, StatementSet::Official, 123_456),
+            "China/official/123456"
+        );
+    }
+
+    #[test]
+    fn a_triple_becomes_a_preference_item() {
+        let triple = Triple {
+            id: "UK/quoted/00000".into(),
+            nation: Nation::UnitedKingdom,
+            set: StatementSet::Quoted,
+            question: "Q".into(),
+            statement: "S".into(),
+            reverse_statement: "RS".into(),
+            source: None,
+            raw_news: None,
+        };
+        let item = triple.to_preference();
+        assert_eq!(
+            (
+                item.prompt.as_str(),
+                item.chosen.as_str(),
+                item.rejected.as_str()
+            ),
+            ("Q", "S", "RS")
+        );
+        assert_eq!(item.metadata["nation"], "UK");
+        assert_eq!(item.metadata["set"], "Quoted");
+    }
 }

@@ -3,22 +3,42 @@
 use std::path::PathBuf;
 
 /// Everything that can go wrong evaluating.
+///
+/// A failing scorer call during [`crate::evaluate`] is not returned as an error: it is recorded
+/// in [`crate::EvalRun::failures`] so that finished work is kept. These variants are for the
+/// calls that stand alone (a scorer, parsing a method name, writing reports).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Reading the data failed.
     #[error(transparent)]
     Data(#[from] navab_core::Error),
+
+    // ---- Model backend. The local (candle) model's errors, feature `local`. ----
     /// The local model failed.
     #[cfg(feature = "local")]
     #[error(transparent)]
     Model(#[from] navab_lm::Error),
-    /// A scorer backend failed (server error, bad reply).
+
+    // ---- Any other backend. ----
+    /// A scorer backend failed (server error, bad reply), or returned scores that cannot be
+    /// used (a NaN log-likelihood, the wrong number of results).
     #[error("scorer: {0}")]
     Scorer(String),
+
     /// A method name, option or input that cannot be used.
     #[error("{0}")]
     InvalidOptions(String),
+
+    /// Results could not be serialised to JSON.
+    #[error("serialising {what}: {source}")]
+    Json {
+        /// What was being written (a file name or a record).
+        what: String,
+        /// What serde_json said.
+        source: serde_json::Error,
+    },
+
     /// Writing results failed.
     #[error("{path}: {source}")]
     Io {
@@ -31,3 +51,25 @@ pub enum Error {
 
 /// The crate's `Result`.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_name_the_file() {
+        let err = Error::Io {
+            path: PathBuf::from("out/summary.csv"),
+            source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+        };
+        assert_eq!(err.to_string(), "out/summary.csv: denied");
+    }
+
+    #[test]
+    fn scorer_errors_say_where_they_come_from() {
+        assert_eq!(
+            Error::Scorer("HTTP 500".into()).to_string(),
+            "scorer: HTTP 500"
+        );
+    }
+}

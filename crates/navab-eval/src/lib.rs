@@ -1,7 +1,9 @@
 //! Evaluate how well a language model's stances align with a nation's values, on NaVAB triples
 //! or any preference data (MVPBench-style), by multiple-choice perplexity scoring.
 //!
-//! ```no_run
+// The example needs `LocalScorer` (feature `local`): without it, it is shown but not compiled.
+#![cfg_attr(feature = "local", doc = "```no_run")]
+#![cfg_attr(not(feature = "local"), doc = "```ignore")]
 //! use navab_core::{read_navab_dir, ReadOptions};
 //! use navab_eval::{evaluate, write_reports, EvalOptions, LocalScorer, Method};
 //! use navab_lm::{LanguageModel, LoadOptions};
@@ -47,7 +49,7 @@ mod report;
 mod scorer;
 
 pub use error::{Error, Result};
-pub use evaluate::{evaluate, EvalOptions, EvalRun, ItemFailure, ItemRecord};
+pub use evaluate::{evaluate, evaluate_triples, EvalOptions, EvalRun, ItemFailure, ItemRecord};
 #[cfg(feature = "local")]
 pub use local::LocalScorer;
 pub use method::{
@@ -55,6 +57,7 @@ pub use method::{
     PlannedDecision, PlannedOption,
 };
 pub use report::{
-    group_by, wilson_interval, write_reports, GroupReport, Rate, Spread, Summary, SummaryRow,
+    group_by, table2_markdown, wilson_interval, write_reports, GroupReport, Rate, Spread, Summary,
+    SummaryRow, ALL, MISSING,
 };
 pub use scorer::{LogLikelihood, ScoreRequest, Scorer};

@@ -1,0 +1,102 @@
+//! Scoring throughput on the NaVAB sample: items/s and tokens/s per method and batch size.
+//!
+//!     cargo run --release --example bench -- --dump runs/bench-requests
+//!     scripts/reference/bench_hf.py runs/bench-requests   # HF transformers on the same texts
+//!
+//! Tokens are counted as the full sequences a naive scorer would run (context + option, per
+//! option), so the figure compares directly with a reference that scores every text whole.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use navab::core::{read_navab_dir, ReadOptions};
+use navab::eval::{evaluate, EvalOptions, LocalScorer, Method};
+use navab::lm::{parse_device, parse_dtype, LanguageModel, LoadOptions};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// NaVAB data to score.
+    #[arg(long, default_value = "../shared/data/navab-hk-sample")]
+    data: PathBuf,
+    /// Model directory or GGUF file.
+    #[arg(long, default_value = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")]
+    model: PathBuf,
+    /// Methods to time, one at a time.
+    #[arg(long, value_delimiter = ',', default_value = "ab-first,paper")]
+    methods: Vec<String>,
+    /// Batch sizes to time.
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    batch_sizes: Vec<usize>,
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Write the scored texts per method here (JSONL), for scripts/reference/bench_hf.py.
+    #[arg(long)]
+    dump: Option<PathBuf>,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let triples = read_navab_dir(&args.data, &ReadOptions::default())?.items;
+    let items: Vec<_> = triples.iter().map(|t| t.to_preference()).collect();
+    let options = LoadOptions {
+        device: parse_device(&args.device)?,
+        dtype: parse_dtype(&args.dtype)?,
+        ..LoadOptions::cpu()
+    };
+    let model = LanguageModel::load(&args.model, &options).context("loading the model")?;
+    println!(
+        "model {} on {} ({}), {} items, {} threads",
+        model.name(),
+        args.device,
+        args.dtype,
+        items.len(),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!("{:<10} {:>5} {:>9} {:>10} {:>12}", "method", "batch", "seconds", "items/s", "tokens/s");
+    for name in &args.methods {
+        let method: Method = name.parse()?;
+        let texts: Vec<String> = items
+            .iter()
+            .flat_map(|item| method.plan(item).requests().map(|r| format!("{}{}", r.context, r.continuation)).collect::<Vec<_>>())
+            .collect();
+        let tokens: usize = texts
+            .iter()
+            .map(|t| model.tokenizer().encode(t, true).map(|e| e.ids.len()))
+            .sum::<navab::lm::Result<usize>>()?;
+        if let Some(dir) = &args.dump {
+            std::fs::create_dir_all(dir)?;
+            let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{method}.jsonl")))?);
+            for text in &texts {
+                serde_json::to_writer(&mut out, &serde_json::json!({ "text": text }))?;
+                writeln!(out)?;
+            }
+        }
+        for &batch in &args.batch_sizes {
+            let scorer = LocalScorer::new(model.clone(), batch);
+            let eval_options = EvalOptions { items_per_call: batch.max(1), ..EvalOptions::default() };
+            // Warm-up: allocations, thread pools.
+            evaluate(&scorer, &items[..2.min(items.len())], &[method], &eval_options, &mut |_, _| {});
+            let started = Instant::now();
+            let run = evaluate(&scorer, &items, &[method], &eval_options, &mut |_, _| {});
+            let seconds = started.elapsed().as_secs_f64();
+            anyhow::ensure!(run.failures.is_empty(), "scoring failed: {:?}", run.failures.first());
+            println!(
+                "{:<10} {:>5} {:>9.2} {:>10.2} {:>12.0}",
+                method.to_string(),
+                batch,
+                seconds,
+                items.len() as f64 / seconds,
+                tokens as f64 / seconds
+            );
+        }
+    }
+    Ok(())
+}
