@@ -89,7 +89,7 @@ static NEITHER: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static CLOSER_TO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)closer\s+to\s+(?:reference\s+|option\s+)?\(?([ab])\b|(?:reference|option)\s+([ab])\s+is\s+closer")
+    Regex::new(r"(?i)(?:closer\s+to|agrees?\s+with|aligns?\s+with|sides?\s+with|matches|supports)\s+(?:the\s+)?(?:reference\s+|option\s+)?\(?([ab])\b|(?:reference|option)\s+([ab])\s+is\s+(?:closer|the\s+closer)")
         .expect("valid regex")
 });
 

@@ -121,16 +121,20 @@ fn clean_part(s: &str) -> String {
     s.trim().to_string()
 }
 
-fn split(text: &str, re: &Regex) -> Option<TripleDraft> {
+fn split(text: &str, re: &Regex, cut_at_match: bool) -> Option<TripleDraft> {
     let marks: Vec<(usize, usize, Part)> = re
         .captures_iter(text)
         .map(|c| {
             let whole = c.get(0).expect("match");
-            (
-                c.get(1).expect("label").start(),
-                whole.end(),
-                part_of(&c[1]),
-            )
+            // Strict matches start at a line start or `##`: bullets before the label are not
+            // content. Loose ones start with the character before the label, which is content.
+            let label_start = c.get(1).expect("label").start();
+            let cut = if cut_at_match {
+                whole.start()
+            } else {
+                label_start
+            };
+            (cut, whole.end(), part_of(&c[1]))
         })
         .collect();
     let (mut q, mut s, mut rs) = (None, None, None);
@@ -160,7 +164,7 @@ fn split(text: &str, re: &Regex) -> Option<TripleDraft> {
 /// an error naming it.
 pub fn parse_triple(reply: &str) -> Result<TripleDraft, ParseError> {
     let text = clean(reply);
-    if let Some(t) = split(&text, &STRICT).or_else(|| split(&text, &LOOSE)) {
+    if let Some(t) = split(&text, &STRICT, true).or_else(|| split(&text, &LOOSE, false)) {
         return Ok(t);
     }
     let missing: Vec<&str> = [("Q", Part::Q), ("S", Part::S), ("RS", Part::Rs)]
