@@ -212,6 +212,7 @@ fn source_table() {
         ("## Unbekannt", Source::Official),
         ("Unknown.", Source::Official),
         ("## [UNKNOWN]", Source::Official),
+        ("Carrie Lam", q("Carrie Lam")),
     ];
     for (reply, want) in cases {
         assert_eq!(
@@ -224,6 +225,8 @@ fn source_table() {
     for reply in [
         "",
         "## ",
+        "I cannot tell.",
+        "Sorry, no idea",
         "The statement mentions several politicians but it is hard to tell who might have said it in the end.",
         "## this statement was most probably said by somebody who works for the government of the city",
     ] {

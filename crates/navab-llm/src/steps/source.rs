@@ -132,6 +132,25 @@ fn is_unknown(name: &str) -> bool {
         .contains(&n)
 }
 
+/// A reply that is only a name (or "Unknown"): one line, at most four words, and not a
+/// sentence ("I cannot tell." is not a speaker).
+fn is_bare_name(text: &str) -> bool {
+    let line = text.trim();
+    if line.contains('\n') {
+        return false;
+    }
+    if is_unknown(trim_end_punct(strip_wrapping(line))) {
+        return true;
+    }
+    let lower = line.to_lowercase();
+    let sentence = line.ends_with(['.', '。', '!', '?', '？'])
+        || lower.starts_with("i ")
+        || ["cannot", "can't", " not ", "sorry"]
+            .iter()
+            .any(|w| lower.contains(w));
+    !sentence && line.split_whitespace().count() <= 4
+}
+
 /// Reads a source judgment: the name after the last `##` (first line only: models often add a
 /// reason after it), else after `Source:`/`Speaker:`/`來源：`, else a trailing `[Name]` (the
 /// paper's format), else a reply of one short line. "Unknown" and its translations
@@ -145,9 +164,7 @@ pub fn parse_source(reply: &str) -> Result<Source, ParseError> {
         c.as_str()
     } else if let Some(c) = TRAILING_BRACKET.captures(&text).and_then(|c| c.get(1)) {
         c.as_str()
-    } else if text.lines().filter(|l| !l.trim().is_empty()).count() == 1
-        && text.split_whitespace().count() <= 6
-    {
+    } else if is_bare_name(&text) {
         first_line(&text)
     } else {
         return Err(err("no `## name` or `## Unknown` found"));
