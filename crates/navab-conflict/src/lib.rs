@@ -57,9 +57,10 @@
 //!    connected region in two sides minimising frustrated weight (structural balance,
 //!    [`SignedGraph::two_colouring`]: exact on balanced regions); the side with more support
 //!    ([`Statement::support`], e.g. how many articles repeat a statement) is dominant; remove
-//!    the non-dominant statements that conflict with it or sit on an unbalanced cycle, and
-//!    the weaker end of any conflict left inside one side. Up to `rounds` = 5 rounds, or until
-//!    a round removes nothing. Everything removed is listed in the [`ConflictReport`].
+//!    the non-dominant statements that conflict with it or sit on an unbalanced cycle, and drop
+//!    the relations the sides still frustrate (the paper's "remove edges that deviate"). Up to
+//!    `rounds` = 5 rounds, or until a round changes nothing. Every removed statement and
+//!    dropped relation is listed in the [`ConflictReport`].
 //!
 //! **Where we differ from the authors' code** (DoinJ/NVA-Pipeline): there, random placeholders
 //! stand in for the geographic and social links, an LLM is asked about every pair of
@@ -100,6 +101,6 @@ pub use knn::{knn_exact, Embeddings, Neighbours};
 pub use params::ConflictParams;
 pub use reduce::{
     reduce, reduce_conflicts, reduce_conflicts_with_neighbours, ConflictOutcome, ConflictReport,
-    RelationCounts, RemovalReason, RemovedStatement, RoundSummary, StageTimings,
+    DroppedRelation, RelationCounts, RemovalReason, RemovedStatement, RoundSummary, StageTimings,
 };
 pub use signed::{Colouring, CycleStats, SignedEdge, SignedGraph};

@@ -19,10 +19,6 @@ pub enum RemovalReason {
     ConflictWithDominant,
     /// On the non-dominant side, on an unbalanced cycle of at most `max_cycle_len` edges.
     UnbalancedCycle,
-    /// A conflict with a statement the colouring put on its own side (a frustrated conflict:
-    /// the region cannot be split consistently); of the two, the one with less support goes
-    /// (on a tie, the one listed later).
-    ConflictWithinSide,
 }
 
 /// One removed statement.
@@ -42,6 +38,21 @@ pub struct RemovedStatement {
     pub side_support: f64,
     /// Total support of the dominant side of its region.
     pub dominant_support: f64,
+}
+
+/// A judged relation dropped because it deviates from the sides of its region (a frustrated
+/// edge: an agreement across the sides, or a conflict within one). The paper: "flag and remove
+/// edges that deviate significantly from the dominant stance".
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DroppedRelation {
+    /// Id of the first statement.
+    pub first: String,
+    /// Id of the second statement.
+    pub second: String,
+    /// What the judge said.
+    pub relation: Relation,
+    /// The round (from 1) that dropped it.
+    pub round: usize,
 }
 
 /// Counts of one round.
@@ -65,6 +76,8 @@ pub struct RoundSummary {
     pub frustrated_weight: f64,
     /// Statements removed in the round.
     pub removed: usize,
+    /// Frustrated relations dropped in the round.
+    pub dropped_relations: usize,
 }
 
 /// How many pairs the judge decided which way.
@@ -104,6 +117,8 @@ pub struct ConflictReport {
     pub rounds: Vec<RoundSummary>,
     /// Removed statements, by round then index.
     pub removed: Vec<RemovedStatement>,
+    /// Dropped relations, by round then statement indices.
+    pub dropped_relations: Vec<DroppedRelation>,
 }
 
 impl ConflictReport {
@@ -212,8 +227,9 @@ pub fn reduce_conflicts_with_neighbours<J: RelationJudge + ?Sized>(
 /// [`SignedGraph::two_colouring`]; call the side with more support (sum of
 /// [`Statement::support`](crate::Statement::support); on a tie, the side of the region's first
 /// statement) dominant; remove the non-dominant statements that conflict with the dominant
-/// side or lie on an unbalanced cycle, then, of each remaining conflict inside one side, the
-/// weaker statement. Stop after `rounds` rounds or when a round removes nothing.
+/// side or lie on an unbalanced cycle; drop every other relation the sides frustrate (a
+/// conflict within one side, an agreement across them: outvoted by the heavier relations, most
+/// likely a judge error). Stop after `rounds` rounds or when a round changes nothing.
 ///
 /// # Errors
 /// [`Error::InvalidParam`].
@@ -256,15 +272,16 @@ pub fn reduce(graph: &KnowledgeGraph<'_>, params: &ConflictParams) -> Result<Con
     }
 
     let mut alive = vec![true; n];
+    let mut dropped = vec![false; edges.len()];
+    let mut dropped_relations = Vec::new();
     let mut rounds = Vec::new();
     let mut removed = Vec::new();
     let mut timings = StageTimings::default();
     for round in 1..=params.rounds {
-        let live: Vec<SignedEdge> = edges
-            .iter()
-            .copied()
-            .filter(|e| alive[e.a] && alive[e.b])
+        let live_ids: Vec<usize> = (0..edges.len())
+            .filter(|&id| !dropped[id] && alive[edges[id].a] && alive[edges[id].b])
             .collect();
+        let live: Vec<SignedEdge> = live_ids.iter().map(|&id| edges[id]).collect();
         let g = SignedGraph::new(n, live);
 
         let t = Instant::now();
@@ -306,18 +323,22 @@ pub fn reduce(graph: &KnowledgeGraph<'_>, params: &ConflictParams) -> Result<Con
                 reason[x] = Some(RemovalReason::UnbalancedCycle);
             }
         }
-        for e in g.edges().iter().filter(|e| e.negative) {
-            if colouring.side[e.a] == colouring.side[e.b]
-                && reason[e.a].is_none()
-                && reason[e.b].is_none()
-            {
-                let (sa, sb) = (statements[e.a].support, statements[e.b].support);
-                let loser = if sa > sb || (sa == sb && e.a < e.b) {
-                    e.b
-                } else {
-                    e.a
-                };
-                reason[loser] = Some(RemovalReason::ConflictWithinSide);
+        let mut dropped_now = 0;
+        for (live_id, e) in g.edges().iter().enumerate() {
+            let frustrated = (colouring.side[e.a] != colouring.side[e.b]) ^ e.negative;
+            if frustrated && reason[e.a].is_none() && reason[e.b].is_none() {
+                dropped[live_ids[live_id]] = true;
+                dropped_now += 1;
+                dropped_relations.push(DroppedRelation {
+                    first: statements[e.a].id.clone(),
+                    second: statements[e.b].id.clone(),
+                    relation: if e.negative {
+                        Relation::Conflict
+                    } else {
+                        Relation::Agree
+                    },
+                    round,
+                });
             }
         }
 
@@ -354,6 +375,7 @@ pub fn reduce(graph: &KnowledgeGraph<'_>, params: &ConflictParams) -> Result<Con
             cycles_truncated: cycles.truncated,
             frustrated_weight: colouring.frustrated_weight,
             removed: count,
+            dropped_relations: dropped_now,
         });
         for x in 0..n {
             if reason[x].is_some() {
@@ -361,7 +383,7 @@ pub fn reduce(graph: &KnowledgeGraph<'_>, params: &ConflictParams) -> Result<Con
             }
         }
         timings.balance += t.elapsed();
-        if count == 0 {
+        if count == 0 && dropped_now == 0 {
             break;
         }
     }
@@ -378,6 +400,7 @@ pub fn reduce(graph: &KnowledgeGraph<'_>, params: &ConflictParams) -> Result<Con
         judge_failures: graph.failures.clone(),
         rounds,
         removed,
+        dropped_relations,
     };
     Ok(ConflictOutcome {
         kept,

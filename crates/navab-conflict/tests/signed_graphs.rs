@@ -160,8 +160,52 @@ fn minority_side_is_removed() {
 
 #[test]
 fn minority_on_an_unbalanced_cycle_is_removed_without_a_direct_conflict() {
-    // 0-1-2 agree (dominant); 3 agrees with 0 but conflicts with 4, which agrees with 2, and 4
-    // conflicts with 1... build a 4-cycle 0-3-4-1-0 with one conflict (3-4) on it.
+    // Core {0, 1, 2} (0 repeated twice) against camp {3, 4, 5}; only 3 conflicts with the core
+    // directly. 4 also agrees with 2, which closes the unbalanced cycles 0-3-4-2 (4 edges),
+    // 0-3-5-4-2 and 0-3-4-2-1 (5 edges), each with the one conflict 0-3.
+    let edges = [
+        (0, 1, A),
+        (0, 2, A),
+        (1, 2, A),
+        (0, 3, C),
+        (3, 4, A),
+        (3, 5, A),
+        (4, 5, A),
+        (2, 4, A),
+    ];
+    let out = run(
+        6,
+        &edges,
+        &[2.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        &ConflictParams::default(),
+    );
+    assert_eq!(out.report.rounds[0].unbalanced_cycles, 3);
+    assert_eq!(out.kept, vec![0, 1, 2]);
+    let reasons: Vec<(&str, RemovalReason)> = out
+        .report
+        .removed
+        .iter()
+        .map(|r| (r.id.as_str(), r.reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            ("s3", RemovalReason::ConflictWithDominant),
+            ("s4", RemovalReason::UnbalancedCycle),
+            ("s5", RemovalReason::UnbalancedCycle),
+        ]
+    );
+    let last = out.report.rounds.last().unwrap();
+    assert_eq!(
+        (last.unbalanced_cycles, last.conflict_edges, last.removed),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn a_conflict_outvoted_by_agreements_is_dropped_as_an_edge() {
+    // 3 and 4 each agree with the core and with each other's neighbours; their conflict is the
+    // one relation the sides cannot satisfy: the edge goes, both statements stay.
     let edges = [
         (0, 1, A),
         (1, 2, A),
@@ -172,14 +216,15 @@ fn minority_on_an_unbalanced_cycle_is_removed_without_a_direct_conflict() {
     ];
     let out = run(5, &edges, &[], &ConflictParams::default());
     assert!(out.report.rounds[0].unbalanced_cycles >= 1);
-    // Whatever the sides, the conflict 3-4 cannot survive and the 0-1-2 core does.
-    assert!(out.kept.starts_with(&[0, 1, 2]));
-    assert_eq!(out.kept.len(), 4);
-    let last = out.report.rounds.last().unwrap();
+    assert_eq!(out.kept, vec![0, 1, 2, 3, 4]);
+    let dropped = &out.report.dropped_relations;
+    assert_eq!(dropped.len(), 1);
     assert_eq!(
-        (last.unbalanced_cycles, last.conflict_edges, last.removed),
-        (0, 0, 0)
+        (dropped[0].first.as_str(), dropped[0].second.as_str()),
+        ("s3", "s4")
     );
+    let last = out.report.rounds.last().unwrap();
+    assert_eq!((last.unbalanced_cycles, last.conflict_edges), (0, 0));
 }
 
 #[test]
