@@ -293,6 +293,9 @@ impl<'c> KnowledgeGraph<'c> {
     }
 }
 
+/// `(a, b, weight)` with `a < b`.
+type WeightedPair = (usize, usize, f32);
+
 fn jaccard(a: &[u32], b: &[u32]) -> f32 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
@@ -318,7 +321,7 @@ fn jaccard(a: &[u32], b: &[u32]) -> f32 {
 fn overlap_links(
     sets: impl Iterator<Item = Vec<String>>,
     max_group: usize,
-) -> (Vec<Vec<u32>>, Vec<(usize, usize, f32)>) {
+) -> (Vec<Vec<u32>>, Vec<WeightedPair>) {
     let sets: Vec<Vec<String>> = sets.collect();
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, set) in sets.iter().enumerate() {

@@ -425,8 +425,8 @@ impl Corpus {
     /// # Errors
     /// As [`embeddings_from_rows`](Self::embeddings_from_rows) and [`Embeddings::from_flat`].
     pub fn embeddings_from_flat(&self, flat: &[f32], dim: usize) -> Result<Embeddings> {
-        if dim > 0 {
-            self.check_rows(flat.len() / dim)?;
+        if let Some(rows) = flat.len().checked_div(dim) {
+            self.check_rows(rows)?;
         }
         Embeddings::from_flat(flat, dim).map_err(|e| e.with_statement_ids(&self.statement_ids()))
     }
