@@ -23,7 +23,10 @@ struct Args {
     #[arg(long, default_value = "../shared/data/navab-hk-sample")]
     data: PathBuf,
     /// Model directory or GGUF file.
-    #[arg(long, default_value = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")]
+    #[arg(
+        long,
+        default_value = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+    )]
     model: PathBuf,
     /// Methods to time, one at a time.
     #[arg(long, value_delimiter = ',', default_value = "ab-first,paper")]
@@ -58,14 +61,25 @@ fn main() -> Result<()> {
         args.device,
         args.dtype,
         items.len(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     );
-    println!("{:<10} {:>5} {:>9} {:>10} {:>12}", "method", "batch", "seconds", "items/s", "tokens/s");
+    println!(
+        "{:<10} {:>5} {:>9} {:>10} {:>12}",
+        "method", "batch", "seconds", "items/s", "tokens/s"
+    );
     for name in &args.methods {
         let method: Method = name.parse()?;
         let texts: Vec<String> = items
             .iter()
-            .flat_map(|item| method.plan(item).requests().map(|r| format!("{}{}", r.context, r.continuation)).collect::<Vec<_>>())
+            .flat_map(|item| {
+                method
+                    .plan(item)
+                    .requests()
+                    .map(|r| format!("{}{}", r.context, r.continuation))
+                    .collect::<Vec<_>>()
+            })
             .collect();
         let tokens: usize = texts
             .iter()
@@ -73,7 +87,9 @@ fn main() -> Result<()> {
             .sum::<navab::lm::Result<usize>>()?;
         if let Some(dir) = &args.dump {
             std::fs::create_dir_all(dir)?;
-            let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{method}.jsonl")))?);
+            let mut out = std::io::BufWriter::new(std::fs::File::create(
+                dir.join(format!("{method}.jsonl")),
+            )?);
             for text in &texts {
                 serde_json::to_writer(&mut out, &serde_json::json!({ "text": text }))?;
                 writeln!(out)?;
@@ -81,13 +97,26 @@ fn main() -> Result<()> {
         }
         for &batch in &args.batch_sizes {
             let scorer = LocalScorer::new(model.clone(), batch);
-            let eval_options = EvalOptions { items_per_call: batch.max(1), ..EvalOptions::default() };
+            let eval_options = EvalOptions {
+                items_per_call: batch.max(1),
+                ..EvalOptions::default()
+            };
             // Warm-up: allocations, thread pools.
-            evaluate(&scorer, &items[..2.min(items.len())], &[method], &eval_options, &mut |_, _| {});
+            evaluate(
+                &scorer,
+                &items[..2.min(items.len())],
+                &[method],
+                &eval_options,
+                &mut |_, _| {},
+            );
             let started = Instant::now();
             let run = evaluate(&scorer, &items, &[method], &eval_options, &mut |_, _| {});
             let seconds = started.elapsed().as_secs_f64();
-            anyhow::ensure!(run.failures.is_empty(), "scoring failed: {:?}", run.failures.first());
+            anyhow::ensure!(
+                run.failures.is_empty(),
+                "scoring failed: {:?}",
+                run.failures.first()
+            );
             println!(
                 "{:<10} {:>5} {:>9.2} {:>10.2} {:>12.0}",
                 method.to_string(),

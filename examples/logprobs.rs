@@ -43,11 +43,20 @@ fn main() -> Result<()> {
             let line = line?;
             if !line.trim().is_empty() {
                 let v: serde_json::Value = serde_json::from_str(&line)?;
-                texts.push(v["text"].as_str().context("each line needs a \"text\"")?.to_string());
+                texts.push(
+                    v["text"]
+                        .as_str()
+                        .context("each line needs a \"text\"")?
+                        .to_string(),
+                );
             }
         }
     }
-    let options = LoadOptions { dtype: parse_dtype(&args.dtype)?, tokenizer: args.tokenizer.clone(), ..LoadOptions::cpu() };
+    let options = LoadOptions {
+        dtype: parse_dtype(&args.dtype)?,
+        tokenizer: args.tokenizer.clone(),
+        ..LoadOptions::cpu()
+    };
     let model = LanguageModel::load(&args.model, &options)?;
     let ids: Vec<Vec<u32>> = texts
         .iter()
@@ -56,11 +65,20 @@ fn main() -> Result<()> {
     let logprobs = if args.batched {
         model.token_logprobs(&ids)?
     } else {
-        ids.iter().map(|s| model.token_logprobs(std::slice::from_ref(s)).map(|mut v| v.remove(0))).collect::<navab::lm::Result<_>>()?
+        ids.iter()
+            .map(|s| {
+                model
+                    .token_logprobs(std::slice::from_ref(s))
+                    .map(|mut v| v.remove(0))
+            })
+            .collect::<navab::lm::Result<_>>()?
     };
     let mut out = std::io::stdout().lock();
     for ((text, ids), lp) in texts.iter().zip(&ids).zip(&logprobs) {
-        serde_json::to_writer(&mut out, &serde_json::json!({ "text": text, "ids": ids, "logprobs": lp }))?;
+        serde_json::to_writer(
+            &mut out,
+            &serde_json::json!({ "text": text, "ids": ids, "logprobs": lp }),
+        )?;
         writeln!(out)?;
     }
     Ok(())

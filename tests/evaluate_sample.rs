@@ -11,27 +11,47 @@ fn root() -> &'static Path {
 }
 
 fn smollm2() -> LanguageModel {
-    let models = std::env::var_os("NAVAB_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("models"));
+    let models = std::env::var_os("NAVAB_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("models"));
     let path = models.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(path.is_file(), "{} is missing: run scripts/fetch-models.sh", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/fetch-models.sh",
+        path.display()
+    );
     LanguageModel::load(path, &LoadOptions::cpu()).unwrap()
 }
 
 #[test]
 fn all_75_sample_records_evaluate_and_expose_position_bias() {
     let sample = root().join("../shared/data/navab-hk-sample");
-    let triples = read_navab_dir(&sample, &ReadOptions::default()).unwrap().items;
+    let triples = read_navab_dir(&sample, &ReadOptions::default())
+        .unwrap()
+        .items;
     assert_eq!(triples.len(), 75);
     let items: Vec<_> = triples.iter().map(|t| t.to_preference()).collect();
-    let methods: Vec<Method> = ["ab-first", "ab-swap", "paper"].iter().map(|m| m.parse().unwrap()).collect();
+    let methods: Vec<Method> = ["ab-first", "ab-swap", "paper"]
+        .iter()
+        .map(|m| m.parse().unwrap())
+        .collect();
     let scorer = LocalScorer::new(smollm2(), 8);
-    let run = evaluate(&scorer, &items, &methods, &EvalOptions::default(), &mut |_, _| {});
+    let run = evaluate(
+        &scorer,
+        &items,
+        &methods,
+        &EvalOptions::default(),
+        &mut |_, _| {},
+    );
     assert!(run.failures.is_empty(), "{:?}", run.failures);
     assert_eq!(run.records.len(), 75 * 3);
     for record in &run.records {
         for decision in &record.outcome.decisions {
             for option in &decision.options {
-                assert!(option.logprob < 0.0 && option.continuation_perplexity.is_finite(), "{option:?}");
+                assert!(
+                    option.logprob < 0.0 && option.continuation_perplexity.is_finite(),
+                    "{option:?}"
+                );
             }
         }
     }
@@ -40,7 +60,11 @@ fn all_75_sample_records_evaluate_and_expose_position_bias() {
         let rows: Vec<_> = summary.rows.iter().filter(|r| r.method == method).collect();
         let n: usize = rows.iter().map(|r| r.accuracy.n).sum();
         let correct: usize = rows.iter().map(|r| r.accuracy.correct).sum();
-        let chose_a: usize = rows.iter().filter_map(|r| r.chose_a.as_ref()).map(|r| r.correct).sum();
+        let chose_a: usize = rows
+            .iter()
+            .filter_map(|r| r.chose_a.as_ref())
+            .map(|r| r.correct)
+            .sum();
         (n, correct, chose_a)
     };
     let (n, first_correct, first_a) = total("ab-first");
@@ -50,22 +74,34 @@ fn all_75_sample_records_evaluate_and_expose_position_bias() {
     // S always at A flatters it, swapping half the items exposes it.
     assert!(first_a >= 70, "chose A {first_a}/75 with S at A");
     assert!(swap_a >= 70, "chose A {swap_a}/75 with half swapped");
-    assert!(first_correct >= swap_correct + 20, "{first_correct} vs {swap_correct}");
+    assert!(
+        first_correct >= swap_correct + 20,
+        "{first_correct} vs {swap_correct}"
+    );
 }
 
 #[test]
 fn shared_prefix_scorer_equals_full_sequence_scoring() {
     let model = smollm2();
     let requests = vec![
-        ScoreRequest::new("中央和特區政府是否正在尋找減少福利的方法？\n", "My answer is 是的。"),
-        ScoreRequest::new("中央和特區政府是否正在尋找減少福利的方法？\n", "My answer is 不是，政府並沒有這樣做。"),
+        ScoreRequest::new(
+            "中央和特區政府是否正在尋找減少福利的方法？\n",
+            "My answer is 是的。",
+        ),
+        ScoreRequest::new(
+            "中央和特區政府是否正在尋找減少福利的方法？\n",
+            "My answer is 不是，政府並沒有這樣做。",
+        ),
         ScoreRequest::new("Question: Should pensions be cut?\nAnswer:", " No"),
     ];
     let scores = LocalScorer::new(model.clone(), 2).score(&requests).unwrap();
     for (request, got) in requests.iter().zip(&scores) {
         let text = format!("{}{}", request.context, request.continuation);
         let encoded = model.tokenizer().encode(&text, true).unwrap();
-        let lp = model.token_logprobs(&[encoded.ids.clone()]).unwrap().remove(0);
+        let lp = model
+            .token_logprobs(&[encoded.ids.clone()])
+            .unwrap()
+            .remove(0);
         let boundary = request.context.len();
         let (mut ctx, mut cont) = (0.0f64, 0.0f64);
         let mut cont_tokens = 0;
@@ -78,9 +114,20 @@ fn shared_prefix_scorer_equals_full_sequence_scoring() {
             }
         }
         assert_eq!(got.continuation_tokens, cont_tokens);
-        assert_eq!(got.context_tokens + got.continuation_tokens, encoded.ids.len() - 1);
-        assert!((got.continuation_logprob - cont).abs() < 1e-3, "{} vs {cont}", got.continuation_logprob);
-        assert!((got.context_logprob - ctx).abs() < 1e-3, "{} vs {ctx}", got.context_logprob);
+        assert_eq!(
+            got.context_tokens + got.continuation_tokens,
+            encoded.ids.len() - 1
+        );
+        assert!(
+            (got.continuation_logprob - cont).abs() < 1e-3,
+            "{} vs {cont}",
+            got.continuation_logprob
+        );
+        assert!(
+            (got.context_logprob - ctx).abs() < 1e-3,
+            "{} vs {ctx}",
+            got.context_logprob
+        );
     }
 }
 
@@ -90,9 +137,14 @@ fn demo_set_covers_every_nation_and_set() {
     assert_eq!(triples.len(), 30);
     for nation in navab::core::Nation::PAPER {
         for set in navab::core::StatementSet::ALL {
-            let n = triples.iter().filter(|t| t.nation == nation && t.set == set).count();
+            let n = triples
+                .iter()
+                .filter(|t| t.nation == nation && t.set == set)
+                .count();
             assert_eq!(n, 3, "{nation} {set}");
         }
     }
-    assert!(triples.iter().all(|t| t.statement != t.reverse_statement && t.question.ends_with(['?', '？'])));
+    assert!(triples
+        .iter()
+        .all(|t| t.statement != t.reverse_statement && t.question.ends_with(['?', '？'])));
 }
