@@ -257,7 +257,9 @@ pub fn knn_exact(embeddings: &Embeddings, k: usize, threshold: f32) -> Neighbour
 }
 
 /// `tile[r * cols + c] = <row i0 + r, row j0 + c>` for `r < rows`, `c < cols`.
-#[allow(unsafe_code)]
+///
+/// ndarray's `general_mat_mul` runs matrixmultiply's packed sgemm kernel on these views, so the
+/// tile costs what a hand-called sgemm would, without `unsafe` here.
 fn gram_tile(
     data: &[f32],
     dim: usize,
@@ -267,31 +269,14 @@ fn gram_tile(
     cols: usize,
     tile: &mut [f32],
 ) {
-    let a = &data[i0 * dim..(i0 + rows) * dim];
-    let b = &data[j0 * dim..(j0 + cols) * dim];
-    let c = &mut tile[..rows * cols];
-    // SAFETY: `a` is `rows x dim` (row stride dim), `b` read as its transpose `dim x cols`
-    // (row stride 1, column stride dim) covers `cols * dim` values, and `c` is `rows x cols`
-    // (row stride cols); the slicing above panics rather than let any of them be short, and
-    // the three do not overlap (`c` is a separate buffer).
-    unsafe {
-        matrixmultiply::sgemm(
-            rows,
-            dim,
-            cols,
-            1.0,
-            a.as_ptr(),
-            dim as isize,
-            1,
-            b.as_ptr(),
-            1,
-            dim as isize,
-            0.0,
-            c.as_mut_ptr(),
-            cols as isize,
-            1,
-        );
-    }
+    use ndarray::{linalg::general_mat_mul, ArrayView2, ArrayViewMut2};
+    let a = ArrayView2::from_shape((rows, dim), &data[i0 * dim..(i0 + rows) * dim])
+        .expect("rows * dim values");
+    let b = ArrayView2::from_shape((cols, dim), &data[j0 * dim..(j0 + cols) * dim])
+        .expect("cols * dim values");
+    let mut c = ArrayViewMut2::from_shape((rows, cols), &mut tile[..rows * cols])
+        .expect("rows * cols values");
+    general_mat_mul(1.0, &a, &b.t(), 0.0, &mut c);
 }
 
 /// The best `k` of the offers, by (similarity desc, index asc).
