@@ -21,7 +21,7 @@
 //!   template);
 //! - a GGUF file, quantized (Q4_0, Q4_1, Q8_0, K-quants, ...) or not, with its tokenizer rebuilt
 //!   from the file's metadata when no `tokenizer.json` is given;
-//! - the Hugging Face hub, behind the `hub` feature ([`hub::download`]).
+//! - the Hugging Face hub, behind the `hub` feature (`hub::download`).
 //!
 //! [`LanguageModel::token_logprobs`] runs a right-padded batch through the decoder once and
 //! applies the output projection only to the positions asked for, in chunks, so memory stays
