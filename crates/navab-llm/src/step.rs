@@ -69,6 +69,22 @@ impl ParseError {
     }
 }
 
+/// A few-shot conversation: the system prompt, each worked example as a user turn and the
+/// assistant's reply, then the real question. Every step's prompt has this shape.
+pub(crate) fn few_shot(
+    system: &str,
+    shots: &[(String, &str)],
+    question: String,
+) -> Vec<ChatMessage> {
+    let mut messages = vec![ChatMessage::system(system)];
+    for (user, assistant) in shots {
+        messages.push(ChatMessage::user(user.as_str()));
+        messages.push(ChatMessage::assistant(*assistant));
+    }
+    messages.push(ChatMessage::user(question));
+    messages
+}
+
 fn preview(raw: &str) -> String {
     const MAX: usize = 160;
     let mut out: String = raw.chars().take(MAX).collect();

@@ -1,5 +1,5 @@
 use crate::chat::ChatMessage;
-use crate::step::{ParseError, Step, StepName};
+use crate::step::{few_shot, ParseError, Step, StepName};
 use crate::text::{clean, decisive_segments, yes_no};
 
 /// Value screening (Section 3.3): does a statement concern a value-laden or politically
@@ -48,13 +48,8 @@ impl Step for ValueScreening {
     const NAME: StepName = StepName::ValueScreening;
 
     fn messages(&self) -> Vec<ChatMessage> {
-        let mut m = vec![ChatMessage::system(SYSTEM)];
-        for (s, a) in SHOTS {
-            m.push(ChatMessage::user(ask(s)));
-            m.push(ChatMessage::assistant(a));
-        }
-        m.push(ChatMessage::user(ask(&self.statement)));
-        m
+        let shots: Vec<_> = SHOTS.iter().map(|&(s, a)| (ask(s), a)).collect();
+        few_shot(SYSTEM, &shots, ask(&self.statement))
     }
 
     fn parse(&self, reply: &str) -> Result<bool, ParseError> {

@@ -4,7 +4,7 @@ use navab_core::StatementSet;
 use regex::Regex;
 
 use crate::chat::ChatMessage;
-use crate::step::{ParseError, Step, StepName};
+use crate::step::{few_shot, ParseError, Step, StepName};
 use crate::text::{after_last_hashes, clean, first_line, strip_wrapping, trim_end_punct};
 
 /// Who a statement comes from (Section 3.4, Step III).
@@ -61,18 +61,17 @@ impl Step for SourceJudgment {
     const NAME: StepName = StepName::SourceJudgment;
 
     fn messages(&self) -> Vec<ChatMessage> {
-        vec![
-            ChatMessage::system(SYSTEM),
-            ChatMessage::user(ask(
-                "The minister said the voting age should be lowered to 16.",
-            )),
-            ChatMessage::assistant("\"said\" attributes it to the minister. ## the minister"),
-            ChatMessage::user(ask(
-                "Prices of public housing rose for the third year running.",
-            )),
-            ChatMessage::assistant("Nothing says who made this statement. ## Unknown"),
-            ChatMessage::user(ask(&self.statement)),
-        ]
+        let shots = [
+            (
+                ask("The minister said the voting age should be lowered to 16."),
+                "\"said\" attributes it to the minister. ## the minister",
+            ),
+            (
+                ask("Prices of public housing rose for the third year running."),
+                "Nothing says who made this statement. ## Unknown",
+            ),
+        ];
+        few_shot(SYSTEM, &shots, ask(&self.statement))
     }
 
     fn parse(&self, reply: &str) -> Result<Source, ParseError> {
