@@ -133,7 +133,7 @@ fn screening_table() {
 
 #[test]
 fn statement_extraction_table() {
-    let cases: [(&str, &[&str]); 12] = [
+    let cases: [(&str, &[&str]); 17] = [
         ("Statement: The minister opposes the tax.", &["The minister opposes the tax."]),
         (
             "Let me think step by step.\n1. The article is about housing.\n\nStatement: 政府應增建公屋。\n\nThis statement is sensitive because it criticises policy.",
@@ -152,6 +152,12 @@ fn statement_extraction_table() {
         ("Statement: none", &[]),
         ("There is no political statement in this article.", &[]),
         ("Statement:\n沒有", &[]),
+        // Statements that begin with a "none" word are statements, not "none".
+        ("Statement: No new taxes should be levied this year.", &["No new taxes should be levied this year."]),
+        ("Statement: 沒有人應該被迫加班。", &["沒有人應該被迫加班。"]),
+        ("Statement: Nothing justifies violence.", &["Nothing justifies violence."]),
+        ("## No new taxes.", &["No new taxes."]),
+        ("Statement: No value-related statement found.", &[]),
     ];
     for (reply, want) in cases {
         assert_eq!(

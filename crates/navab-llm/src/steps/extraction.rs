@@ -89,6 +89,16 @@ static NONE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
+/// "None" as the whole content of a `Statement:` line. Stricter than [`NONE`], which reads a
+/// whole reply: a statement may well begin with "No", "Nothing" or 沒有 ("No new taxes should be
+/// levied", 沒有人應該...), and must not be taken for "none".
+static NONE_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^\W*(?:none|n/a|no|nothing|無|无|沒有|没有|aucune?|keine|néant)(?:\s+(?:found|given|here))?\W*$|^\W*no\s+(?:sensitive\s+|value(?:-related)?\s+|political\s+|relevant\s+|such\s+)*statements?(?:\s+(?:found|given|here))?\W*$",
+    )
+    .expect("valid regex")
+});
+
 fn tidy(s: &str) -> String {
     let s = s.trim().trim_start_matches('#').trim();
     strip_wrapping(s).to_string()
@@ -113,7 +123,7 @@ pub fn parse_statements(reply: &str) -> Result<Vec<String>, ParseError> {
         let rest = tidy(c.get(1).map_or("", |m| m.as_str()));
         i += 1;
         if !rest.is_empty() {
-            if NONE.is_match(&rest) && rest.chars().count() < 60 {
+            if NONE_LINE.is_match(&rest) {
                 said_none = true;
             } else {
                 statements.push(rest);
@@ -140,7 +150,7 @@ pub fn parse_statements(reply: &str) -> Result<Vec<String>, ParseError> {
         }
         if !listed && i < lines.len() && !LABEL.is_match(lines[i]) {
             let s = tidy(lines[i]);
-            if NONE.is_match(&s) && s.chars().count() < 60 {
+            if NONE_LINE.is_match(&s) {
                 said_none = true;
             } else if !s.is_empty() {
                 statements.push(s);
@@ -156,7 +166,7 @@ pub fn parse_statements(reply: &str) -> Result<Vec<String>, ParseError> {
                 .take_while(|l| !l.trim().is_empty())
                 .collect();
             let s = tidy(&paragraph.join("\n"));
-            if NONE.is_match(&s) && s.chars().count() < 60 {
+            if NONE_LINE.is_match(&s) {
                 said_none = true;
             } else if !s.is_empty() {
                 statements.push(s);
