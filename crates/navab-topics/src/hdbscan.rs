@@ -1,0 +1,1 @@
+//! hdbscan (work in progress).

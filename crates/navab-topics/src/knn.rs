@@ -1,0 +1,1 @@
+//! knn (work in progress).

@@ -1,0 +1,18 @@
+//! Topic modeling for NaVAB (paper Section 3.2): sentence embeddings in, topics out.
+//!
+//! Each stage is usable alone:
+//! - [`knn`]: k-nearest-neighbour graphs, exact by blocked matrix products or approximate;
+//! - [`umap`]: UMAP, seeded and bit-reproducible while using every core;
+//! - [`hdbscan`]: HDBSCAN with a Borůvka spanning tree, eom / leaf selection, outlier scores;
+//! - [`represent`]: c-TF-IDF (BERTopic's formula), KeyBERT-style keyword reranking and MMR.
+//!
+//! # Features
+//! None yet: the crate is pure Rust (ndarray, rand).
+
+mod error;
+pub mod hdbscan;
+pub mod knn;
+pub mod represent;
+pub mod umap;
+
+pub use error::{Error, Result};

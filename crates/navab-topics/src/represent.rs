@@ -1,0 +1,1 @@
+//! represent (work in progress).

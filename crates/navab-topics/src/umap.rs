@@ -1,0 +1,1 @@
+//! umap (work in progress).
