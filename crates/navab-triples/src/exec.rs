@@ -37,7 +37,8 @@ pub(crate) async fn run_bounded<'a, T: Send + 'a>(
         let mut i = 0;
         while i < in_flight.len() {
             if let Poll::Ready(output) = in_flight[i].1.as_mut().poll(cx) {
-                let (index, _) = in_flight.swap_remove(i);
+                // `remove`, not `swap_remove`: futures are polled, and so start, in input order.
+                let (index, _) = in_flight.remove(i);
                 results[index] = Some(output);
                 finished_one = true;
             } else {
