@@ -51,7 +51,7 @@
 //!    增加/減少, 正確/錯誤, augmenter/diminuer, erhöhen/senken, ...; or prefix negation:
 //!    fair/unfair, legal/illegal, agree/disagree: [`Opposition::Antonym`].
 //! 4. No sign of a flip. If RS is a near-copy of S (token Jaccard at least
-//!    [`ValidationParams::same_stance_similarity`], 0.75): [`Opposition::NotOpposed`],
+//!    [`ValidationParams::same_stance_similarity`], 0.6): [`Opposition::NotOpposed`],
 //!    reported as the error [`Issue::ReverseNotOpposed`]. Otherwise the heuristic cannot tell
 //!    (a reworded RS): [`Opposition::Unclear`], a warning.
 //!
@@ -135,7 +135,7 @@ pub struct ValidationParams {
     /// opposition is [`Opposition::Unclear`] (default 0.5; in `[0, 1]`).
     pub min_overlap: f64,
     /// With no sign of a flip, RS at least this similar to S (Jaccard of the token sets) is
-    /// [`Opposition::NotOpposed`], an error; below, [`Opposition::Unclear`] (default 0.75; in
+    /// [`Opposition::NotOpposed`], an error; below, [`Opposition::Unclear`] (default 0.6; in
     /// `[0, 1]`).
     pub same_stance_similarity: f64,
     /// Also exclude triples whose opposition is unclear (default `false`: they are kept and
@@ -147,7 +147,7 @@ impl Default for ValidationParams {
     fn default() -> Self {
         Self {
             min_overlap: 0.5,
-            same_stance_similarity: 0.75,
+            same_stance_similarity: 0.6,
             exclude_unclear: false,
         }
     }

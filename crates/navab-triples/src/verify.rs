@@ -162,7 +162,7 @@ impl SheetRow {
 ///
 /// Per nation, triples are ordered by id, shuffled with a `StdRng` seeded from `seed` and the
 /// nation's name, and the first `per_nation` taken; a nation with fewer gives all. Rows come by
-/// nation (sorted), then id. The same triples and seed give the same sheet, whatever their
+/// nation (in [`Nation`]'s order: the paper's five, then others by name), then id. The same triples and seed give the same sheet, whatever their
 /// order and whatever the other nations.
 ///
 /// # Errors
