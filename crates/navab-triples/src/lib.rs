@@ -50,7 +50,7 @@
 //! - **Triple construction** ([`build_triples`], Step IV): the triple-construction step; S is
 //!   the extracted statement by default ([`StatementChoice`]), ids are
 //!   [`Triple::navab_id`](navab_core::Triple::navab_id) per nation and set.
-//! - **Validation** ([`validate`], [`validate_all`]): Q is a question, RS differs from S, RS
+//! - **Validation** ([`validate()`], [`validate_all`]): Q is a question, RS differs from S, RS
 //!   opposes S (a documented heuristic; see [`validate`](mod@validate)). Invalid triples are
 //!   reported and left out.
 //! - **Writing** ([`dataset`]): the published NaVAB layout ([`write_navab`], via navab-core),

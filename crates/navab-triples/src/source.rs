@@ -122,7 +122,7 @@ impl ItemFailure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunParams {
     /// How many model calls may be in flight at once (default
-    /// [`DEFAULT_CONCURRENCY`](crate::DEFAULT_CONCURRENCY) = 8); at least 1.
+    /// [`DEFAULT_CONCURRENCY`] = 8); at least 1.
     pub concurrency: usize,
 }
 
