@@ -101,6 +101,6 @@ pub use validate::{
 };
 pub use verify::{
     read_sheet, sample_for_verification, verification_rates, wilson_95, write_sheet_csv,
-    write_sheet_jsonl, FilledRow, FilledSheet, Marks, NationRates, Rate, SheetRow,
+    write_sheet_jsonl, FilledRow, FilledSheet, Marks, NationRates, Rate, SheetRow, Verifiable,
     VerificationParams, VerificationReport, SHEET_COLUMNS,
 };

@@ -57,6 +57,7 @@ use serde_json::Value;
 
 use crate::dataset::{fnv1a, write_jsonl_values, write_text};
 use crate::error::{io_error, Error, Result};
+use crate::source::{ExtractedStatement, JudgedStatement};
 
 /// Settings of [`sample_for_verification`].
 #[derive(Debug, Clone, PartialEq)]
@@ -157,46 +158,114 @@ impl SheetRow {
     }
 }
 
-/// Samples up to `params.per_nation` triples of each nation into sheet rows, mark columns
-/// empty.
+/// Something a verification sheet can show: a triple, or a statement before triples are built
+/// (the paper verifies the statements that Conflict Reduction kept).
+pub trait Verifiable {
+    /// Stable id.
+    fn id(&self) -> &str;
+    /// The nation.
+    fn nation(&self) -> &Nation;
+    /// `quoted`, `official`, or empty when not judged yet.
+    fn set(&self) -> &str;
+    /// The statement.
+    fn statement(&self) -> &str;
+    /// The news text, if known.
+    fn news(&self) -> Option<&str>;
+}
+
+impl Verifiable for Triple {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn nation(&self) -> &Nation {
+        &self.nation
+    }
+    fn set(&self) -> &str {
+        self.set.slug()
+    }
+    fn statement(&self) -> &str {
+        &self.statement
+    }
+    fn news(&self) -> Option<&str> {
+        self.raw_news.as_deref()
+    }
+}
+
+impl Verifiable for JudgedStatement {
+    fn id(&self) -> &str {
+        &self.statement.id
+    }
+    fn nation(&self) -> &Nation {
+        &self.statement.nation
+    }
+    fn set(&self) -> &str {
+        self.set.slug()
+    }
+    fn statement(&self) -> &str {
+        self.statement.text.trim()
+    }
+    fn news(&self) -> Option<&str> {
+        self.statement.raw_news.as_deref()
+    }
+}
+
+impl Verifiable for ExtractedStatement {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn nation(&self) -> &Nation {
+        &self.nation
+    }
+    fn set(&self) -> &str {
+        ""
+    }
+    fn statement(&self) -> &str {
+        self.text.trim()
+    }
+    fn news(&self) -> Option<&str> {
+        self.raw_news.as_deref()
+    }
+}
+
+/// Samples up to `params.per_nation` items (triples or statements, see [`Verifiable`]) of each
+/// nation into sheet rows, mark columns empty.
 ///
-/// Per nation, triples are ordered by id, shuffled with a `StdRng` seeded from `seed` and the
+/// Per nation, items are ordered by id, shuffled with a `StdRng` seeded from `seed` and the
 /// nation's name, and the first `per_nation` taken; a nation with fewer gives all. Rows come by
-/// nation (in [`Nation`]'s order: the paper's five, then others by name), then id. The same triples and seed give the same sheet, whatever their
-/// order and whatever the other nations.
+/// nation (in [`Nation`]'s order: the paper's five, then others by name), then id. The same
+/// items and seed give the same sheet, whatever their order and whatever the other nations.
 ///
 /// # Errors
 /// [`Error::InvalidParam`] for bad `params`.
-pub fn sample_for_verification(
-    triples: &[Triple],
+pub fn sample_for_verification<T: Verifiable>(
+    items: &[T],
     params: &VerificationParams,
 ) -> Result<Vec<SheetRow>> {
     params.check()?;
-    let mut by_nation: BTreeMap<&Nation, Vec<&Triple>> = BTreeMap::new();
-    for triple in triples {
-        by_nation.entry(&triple.nation).or_default().push(triple);
+    let mut by_nation: BTreeMap<&Nation, Vec<&T>> = BTreeMap::new();
+    for item in items {
+        by_nation.entry(item.nation()).or_default().push(item);
     }
     let mut rows = Vec::new();
     for (nation, mut members) in by_nation {
-        members.sort_by(|a, b| a.id.cmp(&b.id));
+        members.sort_by(|a, b| a.id().cmp(b.id()));
         let mut rng = StdRng::seed_from_u64(params.seed ^ fnv1a(nation.name()));
         members.shuffle(&mut rng);
         members.truncate(params.per_nation);
-        members.sort_by(|a, b| a.id.cmp(&b.id));
-        for triple in members {
-            let news: String = triple
-                .raw_news
-                .as_deref()
+        members.sort_by(|a, b| a.id().cmp(b.id()));
+        for item in members {
+            let news: String = item
+                .news()
                 .unwrap_or("")
                 .trim()
                 .chars()
                 .take(params.news_chars)
                 .collect();
             rows.push(SheetRow {
-                id: triple.id.clone(),
+                id: item.id().to_string(),
                 nation: nation.name().to_string(),
-                set: triple.set.slug().to_string(),
-                statement: triple.statement.clone(),
+                set: item.set().to_string(),
+                statement: item.statement().to_string(),
                 news,
                 reference: params.references.get(nation).cloned().unwrap_or_default(),
                 ..SheetRow::default()
@@ -702,6 +771,23 @@ mod tests {
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].1, fields);
         assert_eq!((records[0].0, records[1].0), (1, 3));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_csv_record_round_trips(
+            fields in proptest::collection::vec("(?s).{0,12}", 2..6),
+            more in proptest::collection::vec("[a-z\"\r\n, ]{0,5}", 2..4),
+        ) {
+            let mut text = String::new();
+            let a: Vec<&str> = fields.iter().map(String::as_str).collect();
+            let b: Vec<&str> = more.iter().map(String::as_str).collect();
+            csv_record(&mut text, &a);
+            csv_record(&mut text, &b);
+            let records = parse_csv(&text, Path::new("t.csv")).unwrap();
+            let got: Vec<Vec<String>> = records.into_iter().map(|r| r.1).collect();
+            proptest::prop_assert_eq!(got, vec![fields, more]);
+        }
     }
 
     #[test]

@@ -278,3 +278,33 @@ fn verification_sample_of_the_real_triples() {
         some
     );
 }
+
+/// Statements can be sampled before triples exist: the 88 judged statements of the source file.
+#[test]
+fn verification_sample_of_judged_statements() {
+    let all = records("source_statement_result.json");
+    let statements: Vec<_> = all
+        .iter()
+        .enumerate()
+        .map(|(i, r)| statement_of("source", i, r))
+        .collect();
+    let model = ScriptedChatModel::new(all.iter().map(|r| field(r, "full_source")));
+    let judged = block_on(judge_sources(&model, &statements, &RunParams::default())).unwrap();
+    let params = VerificationParams {
+        per_nation: 30,
+        ..VerificationParams::default()
+    };
+    let rows = sample_for_verification(&judged.items, &params).unwrap();
+    assert_eq!(rows.len(), 30);
+    assert!(rows
+        .iter()
+        .all(|r| r.set == "quoted" || r.set == "official"));
+    // The statement is shown trimmed, as it will be stored.
+    assert!(rows.iter().all(|r| r.statement == r.statement.trim()));
+    let unjudged = sample_for_verification(&statements, &params).unwrap();
+    assert_eq!(
+        unjudged.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        rows.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        "the sample depends on ids, not on the judgment"
+    );
+}
