@@ -94,7 +94,7 @@ pub struct ItemFailure {
 }
 
 impl ItemFailure {
-    /// The failure recorded in `outcome`, or `None` when it parsed.
+    /// The parsed value and raw reply of `outcome`, or the failure it records.
     pub(crate) fn of<T>(
         index: usize,
         id: &str,
