@@ -645,3 +645,19 @@ fn llm_judge_failures_stay_with_their_pair() {
     assert_eq!(results.len(), 3);
     assert!(results[0].is_ok() && results[1].is_err() && results[2].is_err());
 }
+
+/// The batch futures are `Send`, so a multi-threaded runtime can spawn them.
+#[test]
+fn batch_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let model = ScriptedChatModel::new(Vec::<String>::new());
+    let dyn_model: &dyn ChatModel = &model;
+    let params = RunParams::default();
+    let sources = judge_sources(dyn_model, &[], &params);
+    assert_send(&sources);
+    let build_params = BuildParams::default();
+    let build = build_triples(&model, &[], &build_params);
+    assert_send(&build);
+    assert!(block_on(sources).unwrap().items.is_empty());
+    assert!(block_on(build).unwrap().items.is_empty());
+}
