@@ -145,7 +145,7 @@ impl Scorer for LocalScorer {
         groups.sort_by_key(|members| (tokenized[members[0]].0.len(), members[0]));
         let batches: Vec<&[Vec<usize>]> = groups.chunks(self.batch_size).collect();
         let mut results: Vec<Option<LogLikelihood>> = vec![None; requests.len()];
-        let outputs: Vec<Result<Vec<(usize, LogLikelihood)>>> = if self.workers == 1 {
+        let outputs: Vec<BatchScores> = if self.workers == 1 {
             batches
                 .iter()
                 .map(|b| self.score_batch(b, &tokenized))
@@ -154,7 +154,7 @@ impl Scorer for LocalScorer {
             // Workers take the next batch from a shared counter, so a long batch does not
             // hold up the others; results are put back in request order below.
             let next = std::sync::atomic::AtomicUsize::new(0);
-            let mut slots: Vec<Option<Result<Vec<(usize, LogLikelihood)>>>> =
+            let mut slots: Vec<Option<BatchScores>> =
                 (0..batches.len()).map(|_| None).collect();
             let done = std::sync::Mutex::new(&mut slots);
             std::thread::scope(|scope| {
@@ -189,6 +189,9 @@ impl Scorer for LocalScorer {
         self.model.name().to_string()
     }
 }
+
+/// One batch's `(request index, log-likelihood)` pairs, or its error.
+type BatchScores = Result<Vec<(usize, LogLikelihood)>>;
 
 /// Splits per-token log-probabilities (`lp[k - 1]` for token `k`) into context and continuation.
 fn split_at_boundary(lp: &[f32], in_continuation: &[bool]) -> LogLikelihood {
