@@ -121,12 +121,17 @@ async fn bare_reqwest(url: String, calls: usize, concurrency: usize) -> Result<D
 async fn through_client(
     model: Arc<OpenAiChatModel>,
     calls: usize,
+    concurrency: usize,
 ) -> Result<(Duration, Vec<Duration>)> {
+    // The same outer bound as the bare loop, so that a latency is a call's time in flight,
+    // not its wait in the queue.
+    let permits = Arc::new(Semaphore::new(concurrency));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(calls);
     for i in 0..calls {
-        let model = model.clone();
+        let (model, permits) = (model.clone(), permits.clone());
         tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire().await?;
             let t = Instant::now();
             model.chat(&request(i)).await?;
             anyhow::Ok(t.elapsed())
@@ -155,14 +160,14 @@ async fn main() -> Result<()> {
 
     // Warm up connections and allocators on both paths.
     bare_reqwest(url.clone(), 2_000, args.concurrency).await?;
-    through_client(model.clone(), 2_000).await?;
+    through_client(model.clone(), 2_000, args.concurrency).await?;
 
     let mut bare_runs = Vec::new();
     let mut client_runs = Vec::new();
     let mut latencies = Vec::new();
     for _ in 0..3 {
         bare_runs.push(bare_reqwest(url.clone(), args.calls, args.concurrency).await?);
-        let (wall, lat) = through_client(model.clone(), args.calls).await?;
+        let (wall, lat) = through_client(model.clone(), args.calls, args.concurrency).await?;
         client_runs.push(wall);
         latencies = lat;
     }

@@ -55,7 +55,8 @@
 //! the key is read once in [`OpenAiChatModel::new`], sent as `Authorization: Bearer`, and
 //! replaced by `[redacted]` in any error message (a server may echo headers in its error body).
 //! No `Debug` output shows it. Without `api_key_env` no key is sent (local servers); the
-//! `OPENAI_API_KEY` variable that `async-openai` would read by default is ignored on purpose.
+//! `OPENAI_API_KEY`, `OPENAI_ORG_ID` and `OPENAI_PROJECT_ID` variables that `async-openai` would
+//! read by default are ignored on purpose.
 //!
 //! # HTTPS
 //!
@@ -278,11 +279,13 @@ impl OpenAiChatModel {
                 message: format!("cannot build the HTTP client: {e}"),
             })?;
         let base = config.base_url.trim().trim_end_matches('/').to_string();
-        // Set the key explicitly (empty when none): OpenAIConfig would otherwise fall back to
-        // OPENAI_API_KEY and send it to whatever server this points at.
+        // Set key, organisation and project explicitly (empty when none): OpenAIConfig would
+        // otherwise fall back to OPENAI_API_KEY & co. and send them to whatever server this is.
         let openai_config = OpenAIConfig::new()
             .with_api_base(base)
-            .with_api_key(api_key.clone().unwrap_or_default());
+            .with_api_key(api_key.clone().unwrap_or_default())
+            .with_org_id("")
+            .with_project_id("");
         let client = async_openai::Client::with_config(openai_config)
             .with_http_service(StatusService(ReqwestService::new(http)));
         let seed = SystemTime::now()
