@@ -38,8 +38,7 @@ fn marked(id: usize, marker: &str) -> EchoItem {
 async fn each_transient_fault_is_retried_once_and_the_item_answered() {
     let server = FakeServer::start().await;
     let proxy = FaultProxy::start(server.addr, marker_plan()).await;
-    let model =
-        OpenAiChatModel::new(config(proxy.base_url(), Duration::from_millis(500), 3)).unwrap();
+    let model = OpenAiChatModel::new(config(proxy.base_url(), Duration::from_secs(1), 3)).unwrap();
 
     for (id, fault) in Fault::ALL_FAST.iter().enumerate() {
         let item = marked(id, &format!("fault={}", fault.name()));
@@ -60,14 +59,13 @@ async fn each_transient_fault_is_retried_once_and_the_item_answered() {
             "{fault:?}: one failure, one retry"
         );
         assert_eq!(after.retries - before.retries, 1, "{fault:?}");
-        match fault {
-            // marker_plan sends `Retry-After: 1` for 429.
-            Fault::TooManyRequests(_) => assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}"),
-            Fault::Hang => assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}"),
-            _ => assert!(
-                elapsed < Duration::from_millis(450),
-                "{fault:?}: {elapsed:?}"
-            ),
+        // marker_plan sends `Retry-After: 1` for 429, and the backoff is at most 20 ms: only
+        // honouring the header explains a wait of a second.
+        if matches!(fault, Fault::TooManyRequests(_)) {
+            assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
+        }
+        if matches!(fault, Fault::Hang) {
+            assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
         }
     }
     assert_eq!(model.stats().failures, 0);
@@ -78,16 +76,17 @@ async fn each_transient_fault_is_retried_once_and_the_item_answered() {
 async fn without_retries_each_fault_gives_an_error_that_says_what_happened() {
     let server = FakeServer::start().await;
     let proxy = FaultProxy::start(server.addr, marker_plan()).await;
-    let model =
-        OpenAiChatModel::new(config(proxy.base_url(), Duration::from_millis(300), 0)).unwrap();
+    let model = OpenAiChatModel::new(config(proxy.base_url(), Duration::from_secs(1), 0)).unwrap();
     let expected = [
         (Fault::TooManyRequests("1"), Some(429), "slow down"),
         (Fault::ServerError, Some(500), "the GPU caught fire"),
         (Fault::Hang, None, "timed out"),
         (Fault::TruncatedBody, None, "broke off"),
         (Fault::GarbageJson, None, "not a chat completion"),
-        (Fault::Drop, None, "connection"),
+        (Fault::Drop, None, "connection closed"),
+        (Fault::Reset, None, "connection"),
     ];
+    let expected_len = expected.len() as u64;
     for (id, (fault, want_status, want_text)) in expected.into_iter().enumerate() {
         let item = marked(id, &format!("fault={}", fault.name()));
         let run = run_stage(&model, std::slice::from_ref(&item), 1, |_| {}).await;
@@ -109,7 +108,7 @@ async fn without_retries_each_fault_gives_an_error_that_says_what_happened() {
             other => panic!("{fault:?}: {other:?}"),
         }
     }
-    assert_eq!(model.stats().failures, 6);
+    assert_eq!(model.stats().failures, expected_len);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,7 +165,7 @@ async fn with_30_percent_random_faults_a_1000_call_stage_loses_nothing() {
         .collect();
 
     let model = CachedChatModel::open(
-        OpenAiChatModel::new(config(proxy.base_url(), Duration::from_millis(300), 10)).unwrap(),
+        OpenAiChatModel::new(config(proxy.base_url(), Duration::from_secs(1), 10)).unwrap(),
         dir.path(),
     )
     .unwrap();
@@ -198,6 +197,12 @@ async fn with_30_percent_random_faults_a_1000_call_stage_loses_nothing() {
         }
     }
     let stats = model.inner().stats();
+    eprintln!(
+        "{} faults in {} proxied requests; {stats:?}; {:?}",
+        proxy.faults(),
+        proxy.requests(),
+        run.elapsed
+    );
     assert_eq!(stats.failures, poisoned.len() as u64);
     assert!(
         proxy.faults() > 250 + 44,

@@ -30,17 +30,20 @@ pub enum Fault {
     GarbageJson,
     /// Closes the connection without a reply.
     Drop,
+    /// Resets the connection (`SO_LINGER` 0, so the close sends RST) without a reply.
+    Reset,
 }
 
 impl Fault {
     /// Every kind, with a zero `Retry-After` (for random plans that should run fast).
-    pub const ALL_FAST: [Fault; 6] = [
+    pub const ALL_FAST: [Fault; 7] = [
         Fault::TooManyRequests("0"),
         Fault::ServerError,
         Fault::Hang,
         Fault::TruncatedBody,
         Fault::GarbageJson,
         Fault::Drop,
+        Fault::Reset,
     ];
 
     /// A short name, e.g. for `fault=<name>` markers in messages.
@@ -52,6 +55,7 @@ impl Fault {
             Fault::TruncatedBody => "truncated",
             Fault::GarbageJson => "garbage",
             Fault::Drop => "drop",
+            Fault::Reset => "reset",
         }
     }
 }
@@ -84,6 +88,7 @@ pub fn marker_plan() -> Plan {
             Fault::TruncatedBody,
             Fault::GarbageJson,
             Fault::Drop,
+            Fault::Reset,
         ]
         .into_iter()
         .find(|f| body.contains(&format!("fault={}", f.name())))?;
@@ -270,6 +275,10 @@ async fn serve_connection(
                     .await?;
             }
             Some(Fault::Drop) => return Ok(()),
+            Some(Fault::Reset) => {
+                client.set_zero_linger()?;
+                return Ok(());
+            }
         }
     }
     Ok(())
