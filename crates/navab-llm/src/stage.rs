@@ -19,13 +19,15 @@
 //! ```
 //!
 //! The runner needs no particular async runtime: it drives at most `concurrency` step futures
-//! at once on the task that awaits it (`futures`' `buffer_unordered`). The model decides
+//! at once on the task that awaits it (a `FuturesUnordered` refilled as calls finish). Its
+//! future is `Send` when the model, inputs, outputs and callback are, so a stage can be
+//! `tokio::spawn`ed. The model decides
 //! where the I/O happens; [`OpenAiChatModel`](crate::openai::OpenAiChatModel), for one, also
 //! bounds its own in-flight requests.
 
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::chat::ChatModel;
 use crate::step::{run_step, Step, StepOutcome};
@@ -54,6 +56,14 @@ impl StageSummary {
             StepOutcome::CallFailed { .. } => self.call_failed += 1,
         }
     }
+}
+
+async fn step_at<M, S>(model: &M, index: usize, input: &S) -> (usize, StepOutcome<S::Output>)
+where
+    M: ChatModel + ?Sized,
+    S: Step,
+{
+    (index, run_step(model, input).await)
 }
 
 /// What [`run_stage`] returns.
@@ -95,18 +105,24 @@ where
     };
     let mut slots: Vec<Option<StepOutcome<S::Output>>> =
         std::iter::repeat_with(|| None).take(inputs.len()).collect();
-    // Unordered so that one slow call does not stall the others; slots restore the order.
-    let mut finished = stream::iter(inputs.iter().enumerate())
-        .map(|(index, input)| async move { (index, run_step(model, input).await) })
-        .buffer_unordered(concurrency.max(1));
-    while let Some((index, outcome)) = finished.next().await {
+    // Unordered so that one slow call does not stall the others; slots restore the order. A
+    // named `async fn` (not a closure returning an async block) keeps the future `Send`.
+    let mut waiting = inputs.iter().enumerate();
+    let mut in_flight = FuturesUnordered::new();
+    for (index, input) in waiting.by_ref().take(concurrency.max(1)) {
+        in_flight.push(step_at(model, index, input));
+    }
+    while let Some((index, outcome)) = in_flight.next().await {
+        if let Some((next, input)) = waiting.next() {
+            in_flight.push(step_at(model, next, input));
+        }
         summary.record(&outcome);
         slots[index] = Some(outcome);
         progress(&summary);
     }
     let outcomes = slots
         .into_iter()
-        .map(|slot| slot.expect("buffer_unordered yields every input exactly once"))
+        .map(|slot| slot.expect("every input is pushed once and yields once"))
         .collect();
     StageRun {
         outcomes,

@@ -237,3 +237,20 @@ async fn a_resume_after_failures_repeats_only_the_failed_calls() {
     assert_eq!((progress.done, progress.total, progress.ok), (50, 50, 50));
     assert!(matches!(run.outcomes[0], StepOutcome::Ok { .. }));
 }
+
+#[test]
+fn a_stage_over_the_cached_client_is_a_send_future() {
+    // So that a caller can `tokio::spawn` a whole stage; checked at compile time.
+    fn assert_send<T: Send>(_: &T) {}
+    let dir = tempfile::tempdir().unwrap();
+    let model = CachedChatModel::open(
+        OpenAiChatModel::new(fast_config("http://127.0.0.1:9/v1".into())).unwrap(),
+        dir.path(),
+    )
+    .unwrap();
+    let items = EchoItem::batch(2);
+    let stage = run_stage(&model, &items, 2, |_| {});
+    assert_send(&stage);
+    let request = ChatRequest::new(vec![ChatMessage::user("x")]);
+    assert_send(&model.chat(&request));
+}
