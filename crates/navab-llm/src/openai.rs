@@ -216,7 +216,7 @@ pub struct ClientStats {
     pub requests: u64,
     /// Requests that were retries.
     pub retries: u64,
-    /// Calls that ended in an error (after their retries).
+    /// Calls that ended in an error (after their retries, or at once for an invalid request).
     pub failures: u64,
     /// Prompt tokens the server reported, summed.
     pub prompt_tokens: u64,
@@ -355,7 +355,10 @@ impl OpenAiChatModel {
 
     async fn call(&self, request: &ChatRequest) -> Result<ChatResponse> {
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
-        request.check()?;
+        if let Err(e) = request.check() {
+            self.counters.failures.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
+        }
         let body = self.to_openai(request);
         let mut attempts = 0u32;
         loop {

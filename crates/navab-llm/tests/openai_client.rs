@@ -159,6 +159,7 @@ async fn permanent_and_unreachable_failures_are_clear() {
         Err(Error::InvalidRequest(_))
     ));
     assert_eq!(model.stats().requests, 3);
+    assert_eq!(model.stats().failures, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
