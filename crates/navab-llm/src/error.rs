@@ -30,6 +30,42 @@ pub enum Error {
         /// How many replies it had served.
         served: usize,
     },
+    /// An HTTP chat backend gave up on a request: a permanent failure (4xx other than 408/429,
+    /// a malformed request) or a transient one that outlived its retries. Names the URL, the
+    /// last HTTP status if there was one, and how many attempts were made; never the API key.
+    #[error("POST {url}: {}after {attempts} attempt(s): {message}", status.map(|s| format!("HTTP {s} ")).unwrap_or_default())]
+    Http {
+        /// The endpoint, e.g. `http://127.0.0.1:8000/v1/chat/completions`.
+        url: String,
+        /// The last HTTP status, if the server answered with one.
+        status: Option<u16>,
+        /// Requests sent for this call, retries included.
+        attempts: u32,
+        /// What went wrong on the last attempt (timeout, connection reset, server message, ...).
+        message: String,
+    },
+    /// A backend configuration that cannot work; names the field.
+    #[error("invalid chat backend configuration: {field}: {message}")]
+    InvalidConfig {
+        /// The field at fault, e.g. `max_concurrency`.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The environment variable that should hold the API key is unset or empty.
+    #[error("API key environment variable {var} is not set (or empty)")]
+    MissingApiKey {
+        /// The variable's name (its value is never shown).
+        var: String,
+    },
+    /// Reading or writing the response cache failed.
+    #[error("response cache {}: {source}", path.display())]
+    CacheIo {
+        /// The file or folder at fault.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// JSON (de)serialisation of a request or response failed.
     #[error(transparent)]
     Json(#[from] serde_json::Error),

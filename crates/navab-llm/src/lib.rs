@@ -82,12 +82,26 @@
 //!
 //! # Features
 //!
-//! None yet. An OpenAI-compatible HTTP backend, a response cache and a server come later behind
-//! features; without them the crate needs no async runtime and no HTTP stack
-//! ([`testing::block_on`] is enough for tests).
+//! Without features the crate needs no async runtime and no HTTP stack
+//! ([`testing::block_on`] is enough for tests). Each backend piece is opt-in:
+//!
+//! - `stage`: `stage::run_stage`, a batch of one step over many inputs with bounded
+//!   concurrency, every input answered or recorded as failed (adds `futures-util`, no runtime).
+//! - `cache`: `cache::CachedChatModel`, an on-disk response cache around any [`ChatModel`],
+//!   crash-safe append-only segments (adds `sha2`).
+//! - `openai`: `openai::OpenAiChatModel`, an OpenAI-compatible HTTP backend (vLLM, Ollama,
+//!   llama.cpp, OpenAI) on `async-openai` with retries, backoff, `Retry-After`, timeouts and
+//!   bounded concurrency; plain HTTP (adds `async-openai`, `reqwest`, `tokio`; implies `stage`).
+//! - `openai-tls`: `openai` plus rustls for `https://` endpoints.
 
+#[cfg(feature = "cache")]
+pub mod cache;
 mod chat;
 mod error;
+#[cfg(feature = "openai")]
+pub mod openai;
+#[cfg(feature = "stage")]
+pub mod stage;
 mod step;
 pub mod steps;
 pub mod testing;

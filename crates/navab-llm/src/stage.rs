@@ -1,0 +1,132 @@
+//! Running one step over a batch of inputs with bounded concurrency (feature `stage`).
+//!
+//! ```
+//! use navab_llm::stage::run_stage;
+//! use navab_llm::steps::ValueScreening;
+//! use navab_llm::testing::{block_on, ScriptedChatModel};
+//!
+//! let model = ScriptedChatModel::new(["Policy stance. ## yes", "I am not sure."])
+//!     .with_failure("connection refused");
+//! let inputs: Vec<_> = ["a", "b", "c"]
+//!     .into_iter()
+//!     .map(|s| ValueScreening { statement: s.into() })
+//!     .collect();
+//! // Concurrency 1 here so that the scripted replies go to the inputs in order.
+//! let run = block_on(run_stage(&model, &inputs, 1, |p| assert!(p.done <= p.total)));
+//! assert_eq!(run.outcomes.len(), 3); // one per input, in input order
+//! assert_eq!(run.outcomes[0].value(), Some(&true));
+//! assert_eq!((run.summary.ok, run.summary.parse_failed, run.summary.call_failed), (1, 1, 1));
+//! ```
+//!
+//! The runner needs no particular async runtime: it drives at most `concurrency` step futures
+//! at once on the task that awaits it (a `FuturesUnordered` refilled as calls finish). Its
+//! future is `Send` when the model, inputs, outputs and callback are, so a stage can be
+//! `tokio::spawn`ed. The model decides
+//! where the I/O happens; [`OpenAiChatModel`](crate::openai::OpenAiChatModel), for one, also
+//! bounds its own in-flight requests.
+
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use crate::chat::ChatModel;
+use crate::step::{run_step, Step, StepOutcome};
+
+/// Counts of a stage, also passed to the progress callback as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StageSummary {
+    /// Inputs in the stage.
+    pub total: usize,
+    /// Inputs finished so far (all of them once the stage returns).
+    pub done: usize,
+    /// Replies that parsed.
+    pub ok: usize,
+    /// Replies that did not parse (raw reply kept).
+    pub parse_failed: usize,
+    /// Calls that failed after the backend's retries (error kept).
+    pub call_failed: usize,
+}
+
+impl StageSummary {
+    fn record<T>(&mut self, outcome: &StepOutcome<T>) {
+        self.done += 1;
+        match outcome {
+            StepOutcome::Ok { .. } => self.ok += 1,
+            StepOutcome::ParseFailed { .. } => self.parse_failed += 1,
+            StepOutcome::CallFailed { .. } => self.call_failed += 1,
+        }
+    }
+}
+
+async fn step_at<M, S>(model: &M, index: usize, input: &S) -> (usize, StepOutcome<S::Output>)
+where
+    M: ChatModel + ?Sized,
+    S: Step,
+{
+    (index, run_step(model, input).await)
+}
+
+/// What [`run_stage`] returns.
+#[derive(Debug)]
+pub struct StageRun<T> {
+    /// One outcome per input, in input order.
+    pub outcomes: Vec<StepOutcome<T>>,
+    /// The counts; `ok + parse_failed + call_failed == total`.
+    pub summary: StageSummary,
+    /// Wall time of the stage.
+    pub elapsed: Duration,
+}
+
+/// Runs `S` on every input, at most `concurrency` at once (0 is taken as 1).
+///
+/// Every input gets exactly one [`StepOutcome`], in input order: `Ok`, `ParseFailed` with the
+/// raw reply, or `CallFailed` with the backend's error (after its retries). Nothing is dropped
+/// and nothing panics on a bad reply. `progress` is called after each input finishes, with the
+/// counts so far.
+///
+/// # Complexity
+///
+/// O(n) outcomes kept; at most `concurrency` calls in flight.
+pub async fn run_stage<M, S, F>(
+    model: &M,
+    inputs: &[S],
+    concurrency: usize,
+    mut progress: F,
+) -> StageRun<S::Output>
+where
+    M: ChatModel + ?Sized,
+    S: Step,
+    F: FnMut(&StageSummary),
+{
+    let started = Instant::now();
+    let mut summary = StageSummary {
+        total: inputs.len(),
+        ..StageSummary::default()
+    };
+    let mut slots: Vec<Option<StepOutcome<S::Output>>> =
+        std::iter::repeat_with(|| None).take(inputs.len()).collect();
+    // Unordered so that one slow call does not stall the others; slots restore the order. A
+    // named `async fn` (not a closure returning an async block) keeps the future `Send`.
+    let mut waiting = inputs.iter().enumerate();
+    let mut in_flight = FuturesUnordered::new();
+    for (index, input) in waiting.by_ref().take(concurrency.max(1)) {
+        in_flight.push(step_at(model, index, input));
+    }
+    while let Some((index, outcome)) = in_flight.next().await {
+        if let Some((next, input)) = waiting.next() {
+            in_flight.push(step_at(model, next, input));
+        }
+        summary.record(&outcome);
+        slots[index] = Some(outcome);
+        progress(&summary);
+    }
+    let outcomes = slots
+        .into_iter()
+        .map(|slot| slot.expect("every input is pushed once and yields once"))
+        .collect();
+    StageRun {
+        outcomes,
+        summary,
+        elapsed: started.elapsed(),
+    }
+}
