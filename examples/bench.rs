@@ -34,6 +34,10 @@ struct Args {
     /// Batch sizes to time.
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     batch_sizes: Vec<usize>,
+    /// Worker threads to time (batches scored at once; see `LocalScorer::with_workers`). Run
+    /// with RAYON_NUM_THREADS=1 so that each worker's matrix products stay on one core.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    workers: Vec<usize>,
     /// cpu or cuda.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -56,18 +60,19 @@ fn main() -> Result<()> {
     };
     let model = LanguageModel::load(&args.model, &options).context("loading the model")?;
     println!(
-        "model {} on {} ({}), {} items, {} threads",
+        "model {} on {} ({}), {} items, {} cores, RAYON_NUM_THREADS={}",
         model.name(),
         args.device,
         args.dtype,
         items.len(),
         std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(1)
+            .unwrap_or(1),
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "(unset)".into())
     );
     println!(
-        "{:<10} {:>5} {:>9} {:>10} {:>12}",
-        "method", "batch", "seconds", "items/s", "tokens/s"
+        "{:<10} {:>5} {:>7} {:>9} {:>10} {:>12}",
+        "method", "batch", "workers", "seconds", "items/s", "tokens/s"
     );
     for name in &args.methods {
         let method: Method = name.parse()?;
@@ -95,10 +100,15 @@ fn main() -> Result<()> {
                 writeln!(out)?;
             }
         }
-        for &batch in &args.batch_sizes {
-            let scorer = LocalScorer::new(model.clone(), batch);
+        for (&batch, &workers) in args
+            .batch_sizes
+            .iter()
+            .flat_map(|b| args.workers.iter().map(move |w| (b, w)))
+        {
+            let scorer = LocalScorer::new(model.clone(), batch).with_workers(workers);
             let eval_options = EvalOptions {
-                items_per_call: batch.max(1),
+                // Enough items per call for every worker to get batches.
+                items_per_call: batch.max(1) * workers.max(1) * 2,
                 ..EvalOptions::default()
             };
             // Warm-up: allocations, thread pools.
@@ -118,9 +128,10 @@ fn main() -> Result<()> {
                 run.failures.first()
             );
             println!(
-                "{:<10} {:>5} {:>9.2} {:>10.2} {:>12.0}",
+                "{:<10} {:>5} {:>7} {:>9.2} {:>10.2} {:>12.0}",
                 method.to_string(),
                 batch,
+                workers,
                 seconds,
                 items.len() as f64 / seconds,
                 tokens as f64 / seconds

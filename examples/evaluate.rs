@@ -70,6 +70,10 @@ struct Args {
     /// Items (their prompts) run through the model at once.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
+    /// Batches scored at once on separate threads (CPU: one per core is fastest on small
+    /// machines; sets RAYON_NUM_THREADS=1 unless you set it).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
     /// cpu, cuda or cuda:N (needs a build with --features cuda).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -172,6 +176,10 @@ fn load_items(args: &Args, out_dir: &std::path::Path) -> Result<Loaded<Preferenc
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if args.workers > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // Before any thread exists: each worker's matrix products then stay on its own core.
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
     let methods: Vec<Method> = args
         .methods
         .iter()
@@ -219,7 +227,7 @@ fn main() -> Result<()> {
         model.config().vocab_size,
         started.elapsed().as_secs_f64()
     );
-    let scorer = LocalScorer::new(model, args.batch_size);
+    let scorer = LocalScorer::new(model, args.batch_size).with_workers(args.workers);
 
     let bar = ProgressBar::new(loaded.items.len() as u64);
     bar.set_style(
@@ -230,7 +238,7 @@ fn main() -> Result<()> {
         .progress_chars("=> "),
     );
     let eval_options = EvalOptions {
-        items_per_call: args.batch_size.max(1),
+        items_per_call: args.batch_size.max(1) * args.workers.max(1),
         ..EvalOptions::default()
     };
     let started = Instant::now();

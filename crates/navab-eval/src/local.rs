@@ -154,8 +154,7 @@ impl Scorer for LocalScorer {
             // Workers take the next batch from a shared counter, so a long batch does not
             // hold up the others; results are put back in request order below.
             let next = std::sync::atomic::AtomicUsize::new(0);
-            let mut slots: Vec<Option<BatchScores>> =
-                (0..batches.len()).map(|_| None).collect();
+            let mut slots: Vec<Option<BatchScores>> = (0..batches.len()).map(|_| None).collect();
             let done = std::sync::Mutex::new(&mut slots);
             std::thread::scope(|scope| {
                 for _ in 0..self.workers.min(batches.len()) {
