@@ -23,6 +23,8 @@ pub enum StepName {
     TripleConstruction,
     /// Which reference an answer is closer to (Section 4.1, AJ).
     AnswerJudgment,
+    /// Do two statements agree or conflict? (Section 3.4, Step II, Conflict Reduction.)
+    RelationJudgment,
 }
 
 impl StepName {
@@ -36,6 +38,7 @@ impl StepName {
             StepName::SourceJudgment => "source_judgment",
             StepName::TripleConstruction => "triple_construction",
             StepName::AnswerJudgment => "answer_judgment",
+            StepName::RelationJudgment => "relation_judgment",
         }
     }
 }

@@ -46,11 +46,7 @@ use crate::exec::{block_on, run_bounded};
 use crate::source::RunParams;
 
 /// The step name this crate's relation step reports.
-///
-/// `navab-llm`'s [`StepName`] has no relation-judgment variant yet and cannot be extended from
-/// here, so the step borrows [`StepName::AnswerJudgment`] (a judge, greedy, comparing two
-/// texts). [`LlmRelationJudge`]'s errors say "relation judgment" themselves.
-pub const RELATION_STEP: StepName = StepName::AnswerJudgment;
+pub const RELATION_STEP: StepName = StepName::RelationJudgment;
 
 /// Relation judgment: does the second statement agree with the first, conflict with it, or
 /// neither? Greedy sampling.
