@@ -96,7 +96,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OpenAiJson<T> {
             .map_err(|rejection| {
                 let status = rejection.status();
                 if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(status, "the request body is larger than this server accepts")
+                    ApiError::new(
+                        status,
+                        "the request body is larger than this server accepts",
+                    )
                 } else {
                     ApiError::new(status, rejection.body_text())
                 }
@@ -268,14 +271,20 @@ mod tests {
     fn prompts_in_every_shape() {
         let text = |s: &str| OwnedPrompt::Text(s.into());
         assert_eq!(parse_prompts(&json!("a")).unwrap(), [text("a")]);
-        assert_eq!(parse_prompts(&json!(["a", "b"])).unwrap(), [text("a"), text("b")]);
+        assert_eq!(
+            parse_prompts(&json!(["a", "b"])).unwrap(),
+            [text("a"), text("b")]
+        );
         assert_eq!(
             parse_prompts(&json!([1, 2])).unwrap(),
             [OwnedPrompt::Tokens(vec![1, 2])]
         );
         assert_eq!(
             parse_prompts(&json!([[1], [2, 3]])).unwrap(),
-            [OwnedPrompt::Tokens(vec![1]), OwnedPrompt::Tokens(vec![2, 3])]
+            [
+                OwnedPrompt::Tokens(vec![1]),
+                OwnedPrompt::Tokens(vec![2, 3])
+            ]
         );
     }
 

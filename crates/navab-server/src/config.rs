@@ -45,10 +45,8 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// Default listening address: loopback only.
-    pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(
-        std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
-        8080,
-    );
+    pub const DEFAULT_ADDR: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8080);
     /// Default body limit: 4 MiB, room for a batch of long scoring prompts.
     pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
     /// Default number of backend calls at once.
@@ -160,9 +158,18 @@ mod tests {
         let cases = [
             (ServerConfig::new(" "), "model_id"),
             (ServerConfig::new("m").with_bearer_token(""), "bearer_token"),
-            (ServerConfig::new("m").with_bearer_token("a b"), "bearer_token"),
-            (ServerConfig::new("m").with_max_body_bytes(0), "max_body_bytes"),
-            (ServerConfig::new("m").with_concurrency(0, 4), "max_concurrency"),
+            (
+                ServerConfig::new("m").with_bearer_token("a b"),
+                "bearer_token",
+            ),
+            (
+                ServerConfig::new("m").with_max_body_bytes(0),
+                "max_body_bytes",
+            ),
+            (
+                ServerConfig::new("m").with_concurrency(0, 4),
+                "max_concurrency",
+            ),
             (
                 ServerConfig::new("m").with_addr("0.0.0.0:1".parse().unwrap()),
                 "addr",

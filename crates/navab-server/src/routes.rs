@@ -70,7 +70,10 @@ impl std::fmt::Debug for Backends {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Backends")
             .field("chat", &self.chat.as_ref().map(|c| c.model_id()))
-            .field("scorer", &self.scorer.as_ref().map(|s| s.model_id().to_string()))
+            .field(
+                "scorer",
+                &self.scorer.as_ref().map(|s| s.model_id().to_string()),
+            )
             .finish()
     }
 }
@@ -112,7 +115,10 @@ impl AppState {
         }
         let admission = Admission(self.admitted.clone());
         let permit = self.slots.clone().acquire_owned().await.map_err(|_| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down")
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down",
+            )
         })?;
         // The permit and admission move into the task: a client that hangs up does not free a
         // slot whose work is still running.
@@ -306,7 +312,9 @@ fn to_chat_request(
             other => {
                 return Err(ApiError::bad_param(
                     "messages",
-                    format!("messages[{i}]: role `{other}` is not supported; use system, user or assistant"),
+                    format!(
+                    "messages[{i}]: role `{other}` is not supported; use system, user or assistant"
+                ),
                 ))
             }
         };
@@ -413,6 +421,16 @@ fn char_offsets(text: &str, offsets: &[usize]) -> Vec<usize> {
         .collect()
 }
 
+/// An `f32` as the shortest decimal that reads back as the same `f32` (`-1.814`, not
+/// `-1.8140000104904175`); null for an infinite log-probability, which JSON cannot hold.
+fn wire_f32(x: f32) -> Value {
+    format!("{x}")
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
+}
+
 fn top_object(alternatives: &[TokenLogprob], n: usize) -> Value {
     if alternatives.is_empty() {
         return Value::Null;
@@ -420,7 +438,7 @@ fn top_object(alternatives: &[TokenLogprob], n: usize) -> Value {
     let mut map = Map::new();
     for alt in alternatives.iter().take(n) {
         map.entry(alt.token.clone())
-            .or_insert_with(|| json!(alt.logprob));
+            .or_insert_with(|| wire_f32(alt.logprob));
     }
     Value::Object(map)
 }
@@ -460,7 +478,10 @@ fn completion_choice(
     let logprobs = logprobs.map(|_| {
         json!({
             "tokens": tokens[keep_from..],
-            "token_logprobs": token_logprobs[keep_from..],
+            "token_logprobs": token_logprobs[keep_from..]
+                .iter()
+                .map(|lp| lp.map_or(Value::Null, wire_f32))
+                .collect::<Vec<_>>(),
             "top_logprobs": tops[keep_from..],
             "text_offset": offsets[keep_from..],
         })
@@ -577,6 +598,16 @@ mod tests {
     fn char_offsets_round_up_inside_characters() {
         let text = "a香b"; // bytes: a=0, 香=1..4, b=4
         assert_eq!(char_offsets(text, &[0, 1, 2, 4, 5]), [0, 1, 2, 2, 3]);
+    }
+
+    #[test]
+    fn floats_go_out_short_and_read_back_exactly() {
+        for x in [-1.814f32, -0.05, -4.049, -1e-7, -23.5] {
+            let v = wire_f32(x);
+            assert_eq!(v.as_f64().unwrap() as f32, x);
+            assert!(v.to_string().len() <= 8, "{v}");
+        }
+        assert_eq!(wire_f32(f32::NEG_INFINITY), Value::Null);
     }
 
     #[test]

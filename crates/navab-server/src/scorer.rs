@@ -89,7 +89,9 @@ impl PromptLogprobs {
             .iter()
             .position(|lp| lp.is_some_and(f32::is_nan))
         {
-            return Err(Error::Backend(format!("token {k} has a NaN log-probability")));
+            return Err(Error::Backend(format!(
+                "token {k} has a NaN log-probability"
+            )));
         }
         Ok(())
     }

@@ -47,7 +47,10 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops taking connections and lets the requests
     /// in flight finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
         tracing::info!(addr = %self.addr, "serving");
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)

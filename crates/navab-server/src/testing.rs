@@ -156,7 +156,10 @@ impl PromptScorer for FakePromptScorer {
                 .into_iter()
                 .map(|(offset, token)| (offset, token.to_string()))
                 .collect(),
-            Prompt::Tokens(_) => text.char_indices().map(|(i, c)| (i, c.to_string())).collect(),
+            Prompt::Tokens(_) => text
+                .char_indices()
+                .map(|(i, c)| (i, c.to_string()))
+                .collect(),
         };
         let mut scored = PromptLogprobs {
             text,
@@ -200,7 +203,13 @@ mod tests {
 
     #[test]
     fn tokens_cover_the_text() {
-        for text in ["My answer is A", "  lead", "trail  ", "香港 是 city,ok", "a"] {
+        for text in [
+            "My answer is A",
+            "  lead",
+            "trail  ",
+            "香港 是 city,ok",
+            "a",
+        ] {
             let tokens = FakePromptScorer::tokenize(text);
             let joined: String = tokens.iter().map(|(_, t)| *t).collect();
             assert_eq!(joined, text);
@@ -217,8 +226,12 @@ mod tests {
             top_logprobs: 2,
             next_token: true,
         };
-        let a = scorer.score_prompt(Prompt::Text("The city of 香港"), &options).unwrap();
-        let b = scorer.score_prompt(Prompt::Text("The city of 香港"), &options).unwrap();
+        let a = scorer
+            .score_prompt(Prompt::Text("The city of 香港"), &options)
+            .unwrap();
+        let b = scorer
+            .score_prompt(Prompt::Text("The city of 香港"), &options)
+            .unwrap();
         assert_eq!(a, b);
         a.check().unwrap();
         for lp in a.token_logprobs.iter().flatten() {
