@@ -177,7 +177,7 @@ pub fn router(config: &ServerConfig, backends: Backends) -> Result<Router> {
     let token: Option<Arc<str>> = config.bearer_token.as_deref().map(Arc::from);
     let api = Router::new()
         .route("/v1/models", get(list_models))
-        .route("/v1/models/{id}", get(get_model))
+        .route("/v1/models/{*id}", get(get_model))
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
         .fallback(not_found)
@@ -199,8 +199,10 @@ async fn require_bearer(
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(|v| v.trim().split_once(' '))
+            // The scheme is case-insensitive (RFC 9110).
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
         let ok = given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes()));
         if !ok {
             let message = if given.is_none() {

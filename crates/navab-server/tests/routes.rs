@@ -75,6 +75,8 @@ async fn models_lists_the_served_model() {
     assert_eq!(body["data"][0]["id"], MODEL);
     let (status, body) = call(&app, "GET", &format!("/v1/models/{MODEL}"), None, None).await;
     assert_eq!((status, body["id"].as_str()), (StatusCode::OK, Some(MODEL)));
+    let (status, body) = call(&app, "GET", "/v1/models/org/gpt-4", None, None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "org/gpt-4");
     let (status, body) = call(&app, "GET", "/v1/models/gpt-4", None, None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "gpt-4");
 }
@@ -424,6 +426,15 @@ async fn bearer_token_guards_the_api_but_not_health() {
     );
     let (status, _) = call(&app, "GET", "/v1/models", None, Some("s3cret")).await;
     assert_eq!(status, StatusCode::OK);
+    // The scheme is case-insensitive.
+    let request = Request::get("/v1/models")
+        .header(header::AUTHORIZATION, "bearer s3cret")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(request).await.unwrap().status(),
+        StatusCode::OK
+    );
     let (status, _) = call(
         &app,
         "POST",
