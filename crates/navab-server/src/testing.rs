@@ -1,4 +1,5 @@
-//! Test doubles: [`FakePromptScorer`], a deterministic [`PromptScorer`] that needs no model.
+//! Test doubles and checks: [`FakePromptScorer`], a deterministic [`PromptScorer`] that needs
+//! no model, and [`check_prompt_scorer`], the conformance test for any implementation.
 //!
 //! For tests, examples and docs only.
 
@@ -197,9 +198,180 @@ impl PromptScorer for FakePromptScorer {
     }
 }
 
+/// Checks what every [`PromptScorer`] must do; run it on each implementation (a conformance
+/// test, as burn's backend tests). Returns the first violation, described.
+///
+/// Checked: answers pass [`PromptLogprobs::check`] and keep the prompt's text; every token
+/// after the first has a log-probability ≤ 0; the same prompt gives the same numbers, alone or
+/// in a batch (to 1e-4); `top_logprobs: N` gives at most `N` alternatives, best first, the
+/// best no worse than the token itself; `next_token` gives the best alternative at the end;
+/// CJK text works; an empty prompt is [`Error::InvalidInput`].
+///
+/// ```
+/// use navab_server::testing::{check_prompt_scorer, FakePromptScorer};
+///
+/// check_prompt_scorer(&FakePromptScorer::new("fake")).unwrap();
+/// ```
+pub fn check_prompt_scorer(scorer: &dyn PromptScorer) -> std::result::Result<(), String> {
+    const TOLERANCE: f32 = 1e-4;
+    let prompts = [
+        "My answer is A",
+        "香港是一個國際城市。My answer is B",
+        "Statement: freedom of the press matters.\nAnswer:",
+    ];
+    let plain = ScoreOptions::default();
+    let rich = ScoreOptions {
+        top_logprobs: 2,
+        next_token: true,
+    };
+    let fail = |prompt: &str, what: String| Err(format!("prompt {prompt:?}: {what}"));
+    let mut alone = Vec::new();
+    for prompt in prompts {
+        let scored = scorer
+            .score_prompt(Prompt::Text(prompt), &rich)
+            .map_err(|e| format!("prompt {prompt:?}: {e}"))?;
+        scored
+            .check()
+            .map_err(|e| format!("prompt {prompt:?}: {e}"))?;
+        if scored.text != prompt {
+            return fail(prompt, format!("text is {:?}", scored.text));
+        }
+        if scored.tokens.is_empty() {
+            return fail(prompt, "no tokens".into());
+        }
+        for (k, lp) in scored.token_logprobs.iter().enumerate().skip(1) {
+            match lp {
+                Some(lp) if *lp <= TOLERANCE => {}
+                other => return fail(prompt, format!("token {k} has log-probability {other:?}")),
+            }
+        }
+        if scored.top_logprobs.len() != scored.tokens.len() {
+            return fail(
+                prompt,
+                "top_logprobs asked for but not given per token".into(),
+            );
+        }
+        for (k, top) in scored.top_logprobs.iter().enumerate().skip(1) {
+            if top.is_empty() || top.len() > 2 {
+                return fail(
+                    prompt,
+                    format!("token {k}: {} alternatives for N = 2", top.len()),
+                );
+            }
+            if top.windows(2).any(|w| w[0].logprob < w[1].logprob) {
+                return fail(prompt, format!("token {k}: alternatives not best first"));
+            }
+            let own = scored.token_logprobs[k].unwrap_or(0.0);
+            if top[0].logprob + TOLERANCE < own {
+                return fail(
+                    prompt,
+                    format!(
+                        "token {k}: best alternative {} below the token's {own}",
+                        top[0].logprob
+                    ),
+                );
+            }
+        }
+        match &scored.next_token {
+            Some((next, top))
+                if top
+                    .first()
+                    .is_some_and(|best| (best.logprob - next.logprob).abs() <= TOLERANCE) => {}
+            other => {
+                return fail(
+                    prompt,
+                    format!("next_token is not the greedy choice: {other:?}"),
+                )
+            }
+        }
+        let again = scorer
+            .score_prompt(Prompt::Text(prompt), &plain)
+            .map_err(|e| format!("prompt {prompt:?}: {e}"))?;
+        if again.tokens != scored.tokens
+            || !close(&again.token_logprobs, &scored.token_logprobs, TOLERANCE)
+        {
+            return fail(
+                prompt,
+                "scoring again, or without top_logprobs, changes the result".into(),
+            );
+        }
+        alone.push(again);
+    }
+    let batch: Vec<Prompt<'_>> = prompts.iter().map(|p| Prompt::Text(p)).collect();
+    let together = scorer
+        .score_prompts(&batch, &plain)
+        .map_err(|e| format!("a batch of {} prompts: {e}", batch.len()))?;
+    if together.len() != alone.len() {
+        return Err(format!(
+            "{} results for a batch of {}",
+            together.len(),
+            alone.len()
+        ));
+    }
+    for ((prompt, a), b) in prompts.iter().zip(&alone).zip(&together) {
+        if a.tokens != b.tokens || !close(&a.token_logprobs, &b.token_logprobs, TOLERANCE) {
+            return fail(prompt, "scored in a batch differs from scored alone".into());
+        }
+    }
+    match scorer.score_prompt(Prompt::Text(""), &plain) {
+        Err(Error::InvalidInput(_)) => Ok(()),
+        other => Err(format!("an empty prompt gave {other:?}, not InvalidInput")),
+    }
+}
+
+fn close(a: &[Option<f32>], b: &[Option<f32>], tolerance: f32) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| match (x, y) {
+            (Some(x), Some(y)) => (x - y).abs() <= tolerance,
+            (None, None) => true,
+            _ => false,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fake_passes_the_conformance_check() {
+        check_prompt_scorer(&FakePromptScorer::new("fake")).unwrap();
+    }
+
+    /// A scorer that breaks one rule at a time must be caught.
+    struct Broken(u8);
+
+    impl PromptScorer for Broken {
+        fn model_id(&self) -> &str {
+            "broken"
+        }
+        fn score_prompt(
+            &self,
+            prompt: Prompt<'_>,
+            options: &ScoreOptions,
+        ) -> Result<PromptLogprobs> {
+            let mut scored = FakePromptScorer::new("f").score_prompt(prompt, options)?;
+            match self.0 {
+                0 => scored.token_logprobs[1] = Some(0.5),
+                1 => scored.top_logprobs.iter_mut().for_each(|t| t.reverse()),
+                2 => scored.next_token = None,
+                _ => scored.text.push('!'),
+            }
+            Ok(scored)
+        }
+    }
+
+    #[test]
+    fn the_conformance_check_catches_broken_scorers() {
+        for (rule, needle) in [
+            (0, "log-probability Some(0.5)"),
+            (1, "best first"),
+            (2, "greedy"),
+            (3, "text is"),
+        ] {
+            let err = check_prompt_scorer(&Broken(rule)).unwrap_err();
+            assert!(err.contains(needle), "rule {rule}: {err}");
+        }
+    }
 
     #[test]
     fn tokens_cover_the_text() {
