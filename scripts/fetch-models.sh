@@ -3,7 +3,7 @@
 # into models/ at the repository root (or $NAVAB_MODELS_DIR), and checks their sha256.
 # Idempotent: files already present with the right checksum are kept and not downloaded again.
 #
-#   scripts/fetch-models.sh                 # default set: smollm2 + qwen3-tokenizer (what the tests need)
+#   scripts/fetch-models.sh                 # default set: smollm2 + qwen3-tokenizer + minilm (what the tests need)
 #   scripts/fetch-models.sh all             # every model below (also: --all)
 #   scripts/fetch-models.sh NAME...         # any of the names below
 #
@@ -226,7 +226,7 @@ declare -A done_=()
 run() { [ -n "${done_[$1]:-}" ] && return; done_[$1]=1; "fetch_${1//-/_}"; }
 for t in "${targets[@]}"; do
   case $t in
-    default) run smollm2; run qwen3-tokenizer ;;
+    default) run smollm2; run qwen3-tokenizer; run minilm ;;
     all) run smollm2; run qwen3-tokenizer; run minilm; run gemma3 ;;
     embed|minilm) run minilm ;;
     *) run "$t" ;;

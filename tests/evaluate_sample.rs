@@ -95,6 +95,16 @@ fn shared_prefix_scorer_equals_full_sequence_scoring() {
         ScoreRequest::new("Question: Should pensions be cut?\nAnswer:", " No"),
     ];
     let scores = LocalScorer::new(model.clone(), 2).score(&requests).unwrap();
+    // Two workers, one group per batch: the same numbers, in request order.
+    let parallel = LocalScorer::new(model.clone(), 1)
+        .with_workers(2)
+        .score(&requests)
+        .unwrap();
+    for (a, b) in scores.iter().zip(&parallel) {
+        assert_eq!(a.continuation_tokens, b.continuation_tokens);
+        assert!((a.continuation_logprob - b.continuation_logprob).abs() < 1e-4);
+        assert!((a.context_logprob - b.context_logprob).abs() < 1e-4);
+    }
     for (request, got) in requests.iter().zip(&scores) {
         let text = format!("{}{}", request.context, request.continuation);
         let encoded = model.tokenizer().encode(&text, true).unwrap();

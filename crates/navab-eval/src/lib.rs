@@ -45,6 +45,8 @@
 
 mod error;
 mod evaluate;
+#[cfg(feature = "judge")]
+pub mod judge;
 #[cfg(feature = "local")]
 mod local;
 mod method;

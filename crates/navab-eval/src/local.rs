@@ -16,10 +16,16 @@ use crate::{Error, Result};
 /// through the decoder once (for the A/B prompt that is everything but the answer letter).
 /// Groups are sorted by length and run `batch_size` groups at a time, so padding stays small;
 /// results come back in request order.
+///
+/// With [`LocalScorer::with_workers`], batches run on several threads at once (data
+/// parallelism). On a small CPU this beats splitting each matrix product across cores, whose
+/// pieces are too small to scale (see `docs/benchmarks.md`); run the process with
+/// `RAYON_NUM_THREADS=1` so each worker's matrix products stay on its own core.
 #[derive(Debug, Clone)]
 pub struct LocalScorer {
     model: LanguageModel,
     batch_size: usize,
+    workers: usize,
 }
 
 impl LocalScorer {
@@ -28,12 +34,72 @@ impl LocalScorer {
         Self {
             model,
             batch_size: batch_size.max(1),
+            workers: 1,
         }
+    }
+
+    /// Runs up to `workers` batches at once, each on its own thread (1 = one at a time).
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// How many batches run at once.
+    pub fn workers(&self) -> usize {
+        self.workers
     }
 
     /// The wrapped model.
     pub fn model(&self) -> &LanguageModel {
         &self.model
+    }
+
+    /// Scores one batch of groups; returns `(request index, log-likelihood)` pairs.
+    fn score_batch(
+        &self,
+        batch: &[Vec<usize>],
+        tokenized: &[(Vec<u32>, Vec<bool>)],
+    ) -> Result<Vec<(usize, LogLikelihood)>> {
+        let mut out = Vec::new();
+        let shared: Vec<SharedPrefix> = batch
+            .iter()
+            .map(|members| {
+                let seqs: Vec<&[u32]> =
+                    members.iter().map(|&i| tokenized[i].0.as_slice()).collect();
+                // Every continuation keeps at least one token of its own.
+                let shortest = seqs.iter().map(|s| s.len()).min().unwrap_or(1);
+                let mut common = 0;
+                while common + 1 < shortest && seqs.iter().all(|s| s[common] == seqs[0][common]) {
+                    common += 1;
+                }
+                let common = common.max(1);
+                SharedPrefix {
+                    prefix: seqs[0][..common].to_vec(),
+                    continuations: seqs.iter().map(|s| s[common..].to_vec()).collect(),
+                }
+            })
+            .collect();
+        if shared
+            .iter()
+            .any(|g| g.continuations.iter().any(Vec::is_empty))
+        {
+            // Single-token sequences cannot be split; score them whole.
+            for members in batch {
+                let seqs: Vec<Vec<u32>> = members.iter().map(|&i| tokenized[i].0.clone()).collect();
+                for (&i, lp) in members.iter().zip(self.model.token_logprobs(&seqs)?) {
+                    out.push((i, split_at_boundary(&lp, &tokenized[i].1)));
+                }
+            }
+            return Ok(out);
+        }
+        let scored = self.model.token_logprobs_shared(&shared)?;
+        for (members, group) in batch.iter().zip(scored) {
+            for (&i, continuation) in members.iter().zip(&group.continuations) {
+                let lp: Vec<f32> = group.prefix.iter().chain(continuation).copied().collect();
+                out.push((i, split_at_boundary(&lp, &tokenized[i].1)));
+            }
+        }
+        Ok(out)
     }
 
     /// Tokenizes a request; returns the ids and, per id, whether it is a continuation token.
@@ -77,47 +143,40 @@ impl Scorer for LocalScorer {
         }
         // Similar lengths together keep padding small.
         groups.sort_by_key(|members| (tokenized[members[0]].0.len(), members[0]));
-        let mut results = vec![None; requests.len()];
-        for batch in groups.chunks(self.batch_size) {
-            let shared: Vec<SharedPrefix> = batch
+        let batches: Vec<&[Vec<usize>]> = groups.chunks(self.batch_size).collect();
+        let mut results: Vec<Option<LogLikelihood>> = vec![None; requests.len()];
+        let outputs: Vec<BatchScores> = if self.workers == 1 {
+            batches
                 .iter()
-                .map(|members| {
-                    let seqs: Vec<&[u32]> =
-                        members.iter().map(|&i| tokenized[i].0.as_slice()).collect();
-                    // Every continuation keeps at least one token of its own.
-                    let shortest = seqs.iter().map(|s| s.len()).min().unwrap_or(1);
-                    let mut common = 0;
-                    while common + 1 < shortest && seqs.iter().all(|s| s[common] == seqs[0][common])
-                    {
-                        common += 1;
-                    }
-                    let common = common.max(1);
-                    SharedPrefix {
-                        prefix: seqs[0][..common].to_vec(),
-                        continuations: seqs.iter().map(|s| s[common..].to_vec()).collect(),
-                    }
-                })
-                .collect();
-            if shared
-                .iter()
-                .any(|g| g.continuations.iter().any(Vec::is_empty))
-            {
-                // Single-token sequences cannot be split; score them whole.
-                for members in batch {
-                    let seqs: Vec<Vec<u32>> =
-                        members.iter().map(|&i| tokenized[i].0.clone()).collect();
-                    for (&i, lp) in members.iter().zip(self.model.token_logprobs(&seqs)?) {
-                        results[i] = Some(split_at_boundary(&lp, &tokenized[i].1));
-                    }
+                .map(|b| self.score_batch(b, &tokenized))
+                .collect()
+        } else {
+            // Workers take the next batch from a shared counter, so a long batch does not
+            // hold up the others; results are put back in request order below.
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let mut slots: Vec<Option<BatchScores>> =
+                (0..batches.len()).map(|_| None).collect();
+            let done = std::sync::Mutex::new(&mut slots);
+            std::thread::scope(|scope| {
+                for _ in 0..self.workers.min(batches.len()) {
+                    scope.spawn(|| loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(batch) = batches.get(k) else { break };
+                        let out = self.score_batch(batch, &tokenized);
+                        if let Ok(mut slots) = done.lock() {
+                            slots[k] = Some(out);
+                        }
+                    });
                 }
-                continue;
-            }
-            let scored = self.model.token_logprobs_shared(&shared)?;
-            for (members, out) in batch.iter().zip(scored) {
-                for (&i, continuation) in members.iter().zip(&out.continuations) {
-                    let lp: Vec<f32> = out.prefix.iter().chain(continuation).copied().collect();
-                    results[i] = Some(split_at_boundary(&lp, &tokenized[i].1));
-                }
+            });
+            slots
+                .into_iter()
+                .map(|o| o.unwrap_or_else(|| Err(Error::Scorer("a worker stopped".into()))))
+                .collect()
+        };
+        for out in outputs {
+            for (i, ll) in out? {
+                results[i] = Some(ll);
             }
         }
         results
@@ -130,6 +189,9 @@ impl Scorer for LocalScorer {
         self.model.name().to_string()
     }
 }
+
+/// One batch's `(request index, log-likelihood)` pairs, or its error.
+type BatchScores = Result<Vec<(usize, LogLikelihood)>>;
 
 /// Splits per-token log-probabilities (`lp[k - 1]` for token `k`) into context and continuation.
 fn split_at_boundary(lp: &[f32], in_continuation: &[bool]) -> LogLikelihood {

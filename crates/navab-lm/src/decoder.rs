@@ -394,6 +394,36 @@ impl Decoder {
         Ok((attn.o.forward(&out)?, own))
     }
 
+    /// Runs `ids` (`[1, n]`) after the single cached sequence in `cache` and appends their keys
+    /// and values to it: the step of incremental generation. Returns the hidden states
+    /// `[1, n, hidden]` of the new tokens.
+    pub fn extend(&self, ids: &Tensor, cache: &mut PrefixCache) -> Result<Tensor> {
+        let (batch, n) = ids.dims2()?;
+        if batch != 1 || cache.lengths.len() != 1 || cache.padded_len != cache.lengths[0] {
+            return Err(Error::InvalidInput(
+                "extend works on one unpadded sequence (a cache from a single prefix)".into(),
+            ));
+        }
+        let mut own = PrefixCache {
+            keys_values: Vec::with_capacity(self.blocks.len()),
+            lengths: vec![n],
+            padded_len: n,
+        };
+        let hidden = self.run(ids, &[n], Some((&*cache, &[0])), Some(&mut own))?;
+        for ((k, v), (new_k, new_v)) in cache.keys_values.iter_mut().zip(own.keys_values) {
+            *k = Tensor::cat(&[&*k, &new_k], 2)?;
+            *v = Tensor::cat(&[&*v, &new_v], 2)?;
+        }
+        cache.lengths[0] += n;
+        cache.padded_len += n;
+        Ok(hidden)
+    }
+
+    /// Full-vocabulary logits (f32) for a few hidden rows `[n, hidden]`: what sampling needs.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(self.lm_head.forward(hidden)?.to_dtype(DType::F32)?)
+    }
+
     /// Log-probabilities of `targets` under the output distribution at the given hidden states.
     ///
     /// `hidden` is `[n, hidden_size]`; the output projection and log-softmax run over blocks of

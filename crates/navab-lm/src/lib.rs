@@ -47,5 +47,11 @@ pub use config::{Architecture, DecoderConfig, Llama3RopeScaling, RopeLayout};
 pub use decoder::{Decoder, PrefixCache};
 pub use device::{parse_device, parse_dtype};
 pub use error::{Error, Result};
+#[cfg(feature = "chat")]
+mod chat;
+mod generate;
+#[cfg(feature = "chat")]
+pub use chat::LocalChatModel;
+pub use generate::{GenerateOptions, Generation, StopReason, TemplateMessage};
 pub use model::{LanguageModel, LoadOptions, ModelFormat, SharedLogprobs, SharedPrefix};
 pub use tokenizer::{Encoded, TextTokenizer};

@@ -64,6 +64,17 @@ pub struct LanguageModel {
     name: String,
     logits_chunk: usize,
     chat_template: Option<String>,
+    pub(crate) special: SpecialTokens,
+}
+
+/// BOS/EOS as the model's files name them, for chat templates and stop conditions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SpecialTokens {
+    pub(crate) bos: Option<String>,
+    pub(crate) eos: Option<String>,
+    /// Ids that end a generation (EOS, end-of-turn markers the chat template uses).
+    pub(crate) stop_ids: Vec<u32>,
+    explicit_eos_ids: Vec<u32>,
 }
 
 impl LanguageModel {
@@ -85,6 +96,7 @@ impl LanguageModel {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
+        let mut special = SpecialTokens::default();
         let (decoder, own_tokenizer, format, chat_template) = if path.is_dir() {
             let config =
                 DecoderConfig::from_hf_config(&path.join("config.json")).map_err(|e| match e {
@@ -101,6 +113,7 @@ impl LanguageModel {
                 None => Some(TextTokenizer::from_file(&path.join("tokenizer.json"))?),
             };
             let template = read_chat_template(&path.join("tokenizer_config.json"));
+            special = read_special_tokens(path);
             (decoder, tokenizer, ModelFormat::Safetensors, template)
         } else {
             let mut source =
@@ -115,6 +128,24 @@ impl LanguageModel {
                 .get("tokenizer.chat_template")
                 .and_then(|v| v.to_string().ok())
                 .cloned();
+            let id = |key: &str| {
+                source
+                    .content
+                    .metadata
+                    .get(key)
+                    .and_then(|v| v.to_u32().ok())
+            };
+            special
+                .explicit_eos_ids
+                .extend(id("tokenizer.ggml.eos_token_id"));
+            // Token strings come from the GGUF's own vocabulary.
+            let token = |i: Option<u32>| -> Option<String> {
+                let tokens = source.content.metadata.get("tokenizer.ggml.tokens")?;
+                let tokens = tokens.to_vec().ok()?;
+                tokens.get(i? as usize)?.to_string().ok().cloned()
+            };
+            special.bos = token(id("tokenizer.ggml.bos_token_id"));
+            special.eos = token(id("tokenizer.ggml.eos_token_id"));
             let tokenizer = match &options.tokenizer {
                 Some(_) => None,
                 None => Some(TextTokenizer::from_gguf(&source.content)?),
@@ -133,6 +164,7 @@ impl LanguageModel {
                 TextTokenizer::from_file(options.tokenizer.as_deref().unwrap_or(Path::new("")))?
             }
         };
+        special.resolve(&tokenizer, chat_template.as_deref());
         let model = Self {
             decoder,
             tokenizer,
@@ -140,6 +172,7 @@ impl LanguageModel {
             name,
             logits_chunk: options.logits_chunk.max(1),
             chat_template,
+            special,
         };
         model.check_tokenizer_fits()?;
         Ok(model)
@@ -158,6 +191,7 @@ impl LanguageModel {
             name: name.into(),
             logits_chunk: 64,
             chat_template: None,
+            special: SpecialTokens::default(),
         };
         model.check_tokenizer_fits()?;
         Ok(model)
@@ -387,6 +421,61 @@ fn pad(seqs: &[&Vec<u32>], device: &Device) -> Result<(Tensor, Vec<usize>, usize
         lengths,
         max_len,
     ))
+}
+
+impl SpecialTokens {
+    /// Fills `stop_ids`: the explicit EOS ids, the EOS token's id, and the end-of-turn markers
+    /// that the chat template writes after each message.
+    fn resolve(&mut self, tokenizer: &TextTokenizer, template: Option<&str>) {
+        let mut ids = self.explicit_eos_ids.clone();
+        ids.extend(self.eos.as_deref().and_then(|t| tokenizer.token_to_id(t)));
+        for marker in [
+            "<|im_end|>",
+            "<|eot_id|>",
+            "<end_of_turn>",
+            "<|end|>",
+            "<|endoftext|>",
+        ] {
+            if template.is_some_and(|t| t.contains(marker)) {
+                ids.extend(tokenizer.token_to_id(marker));
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        self.stop_ids = ids;
+    }
+}
+
+/// A special token in `tokenizer_config.json`: a string or `{"content": ...}`.
+fn special_token(json: &serde_json::Value, key: &str) -> Option<String> {
+    match json.get(key)? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Object(o) => o.get("content")?.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+fn read_special_tokens(dir: &Path) -> SpecialTokens {
+    let read = |name: &str| -> Option<serde_json::Value> {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).ok()?).ok()
+    };
+    let mut special = SpecialTokens::default();
+    if let Some(config) = read("tokenizer_config.json") {
+        special.bos = special_token(&config, "bos_token");
+        special.eos = special_token(&config, "eos_token");
+    }
+    if let Some(generation) = read("generation_config.json") {
+        match generation.get("eos_token_id") {
+            Some(serde_json::Value::Number(n)) => special
+                .explicit_eos_ids
+                .extend(n.as_u64().map(|n| n as u32)),
+            Some(serde_json::Value::Array(a)) => special
+                .explicit_eos_ids
+                .extend(a.iter().filter_map(|n| n.as_u64()).map(|n| n as u32)),
+            _ => {}
+        }
+    }
+    special
 }
 
 fn read_chat_template(path: &Path) -> Option<String> {

@@ -7,10 +7,12 @@
 //! - [`represent`]: c-TF-IDF (BERTopic's formula), KeyBERT-style keyword reranking and MMR.
 //!
 //! # Features
-//! None yet: the crate is pure Rust (ndarray, rand).
+//! - `instag`: InsTag tagging of outliers with any `navab-llm` chat model ([`instag`]).
 
 mod error;
 pub mod hdbscan;
+#[cfg(feature = "instag")]
+pub mod instag;
 pub mod knn;
 pub mod represent;
 pub mod umap;

@@ -1,0 +1,172 @@
+//! Embeds a JSONL corpus with a sentence-transformers model and writes the vectors as raw
+//! little-endian f32 (`OUT.f32`, row-major) plus `OUT.json` (`rows`, `dim`, `ids`, `labels`),
+//! printing documents/s and tokens/s.
+//!
+//! ```text
+//! cargo run --release -p navab-embed --example embed_corpus -- \
+//!     --corpus ../shared/data/bbc-news.jsonl --out /tmp/bbc/articles
+//! cargo run --release -p navab-embed --example embed_corpus -- \
+//!     --corpus ../shared/data/bbc-news.jsonl --paragraphs --out /tmp/bbc/paragraphs
+//! ```
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use navab_embed::{CachedEmbedder, EmbedOptions, Embedder, SentenceEmbedder};
+
+#[derive(Parser)]
+#[command(about = "Embed a JSONL corpus (one object a line with a text field) into an f32 matrix")]
+struct Args {
+    /// JSONL corpus; each line an object with `--text-field` (and optionally id / label fields).
+    #[arg(long)]
+    corpus: PathBuf,
+    /// sentence-transformers model directory.
+    #[arg(long, default_value = "models/all-MiniLM-L6-v2")]
+    model: PathBuf,
+    /// Output prefix: writes PREFIX.f32 and PREFIX.json.
+    #[arg(long)]
+    out: PathBuf,
+    /// Field holding the text.
+    #[arg(long, default_value = "text")]
+    text_field: String,
+    /// Field holding a label (kept in the sidecar for clustering scores).
+    #[arg(long, default_value = "category")]
+    label_field: String,
+    /// Embed each paragraph (blank-line separated) as its own document.
+    #[arg(long)]
+    paragraphs: bool,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Maximum tokens (default: the model's max_seq_length).
+    #[arg(long)]
+    max_seq_length: Option<usize>,
+    /// Cut texts to this many characters first (the NaVAB authors used 3000).
+    #[arg(long)]
+    char_limit: Option<usize>,
+    /// Device: cpu, cuda, cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// dtype: f32, f16, bf16.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Optional cache file: a rerun computes nothing twice.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Embed only the first N documents.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let file = std::fs::File::open(&args.corpus)
+        .with_context(|| format!("opening {}", args.corpus.display()))?;
+    let (mut ids, mut labels, mut texts) = (Vec::new(), Vec::new(), Vec::new());
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("{} line {}: not JSON", args.corpus.display(), n + 1))?;
+        let Some(text) = value.get(&args.text_field).and_then(|v| v.as_str()) else {
+            bail!(
+                "{} line {}: no string field `{}`",
+                args.corpus.display(),
+                n + 1,
+                args.text_field
+            );
+        };
+        let id = value
+            .get("id")
+            .and_then(|v| v.as_str())
+            .map_or_else(|| format!("line{}", n + 1), str::to_string);
+        let label = value
+            .get(&args.label_field)
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        if args.paragraphs {
+            for (p, para) in text
+                .split("\n\n")
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .enumerate()
+            {
+                ids.push(format!("{id}#p{p}"));
+                labels.push(label.clone());
+                texts.push(para.to_string());
+            }
+        } else {
+            ids.push(id);
+            labels.push(label);
+            texts.push(text.to_string());
+        }
+        if args.limit.is_some_and(|l| ids.len() >= l) {
+            break;
+        }
+    }
+    if let Some(limit) = args.limit {
+        ids.truncate(limit);
+        labels.truncate(limit);
+        texts.truncate(limit);
+    }
+    let options = EmbedOptions {
+        device: navab_lm::parse_device(&args.device)?,
+        dtype: navab_lm::parse_dtype(&args.dtype)?,
+        batch_size: args.batch_size,
+        max_seq_length: args.max_seq_length,
+        char_limit: args.char_limit,
+        normalize: None,
+    };
+    let load = Instant::now();
+    let model = SentenceEmbedder::load(&args.model, options)?;
+    eprintln!("loaded {} in {:.2?}", model.model_id(), load.elapsed());
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let tokens: usize = model.token_counts(&refs)?.iter().sum();
+    let embedder: Box<dyn Embedder> = match &args.cache {
+        Some(path) => Box::new(CachedEmbedder::open(model, path)?),
+        None => Box::new(model),
+    };
+    let bar = ProgressBar::new(refs.len() as u64).with_style(ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} docs {per_sec} eta {eta}",
+    )?);
+    let start = Instant::now();
+    let vectors = embedder.embed_with_progress(&refs, &|done| bar.set_position(done as u64))?;
+    let secs = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    println!(
+        "{} docs, {} tokens (after truncation) in {:.2} s: {:.1} docs/s, {:.0} tokens/s",
+        refs.len(),
+        tokens,
+        secs,
+        refs.len() as f64 / secs,
+        tokens as f64 / secs
+    );
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut bytes = Vec::with_capacity(vectors.len() * 4);
+    for v in vectors.iter() {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    let f32_path = args.out.with_extension("f32");
+    std::fs::File::create(&f32_path)?.write_all(&bytes)?;
+    let meta = serde_json::json!({
+        "rows": vectors.nrows(), "dim": vectors.ncols(), "model": embedder.model_id(),
+        "ids": ids, "labels": labels,
+    });
+    std::fs::write(
+        args.out.with_extension("json"),
+        serde_json::to_string(&meta)?,
+    )?;
+    println!(
+        "wrote {} and {}",
+        f32_path.display(),
+        args.out.with_extension("json").display()
+    );
+    Ok(())
+}

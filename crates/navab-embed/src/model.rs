@@ -1,0 +1,368 @@
+//! The candle sentence embedder.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::{bert, xlm_roberta};
+use ndarray::Array2;
+use tokenizers::{Tokenizer, TruncationParams};
+
+use crate::config::{read_json, Family, Pooling, StConfig};
+use crate::{Embedder, Error, Result};
+
+/// Options of [`SentenceEmbedder::load`]. `Default` gives what sentence-transformers does:
+/// CPU, f32, batches of 32, the directory's own maximum length, pooling and normalisation.
+#[derive(Debug, Clone)]
+pub struct EmbedOptions {
+    /// Where the model runs (`navab_lm::parse_device("cuda")` with the `cuda` feature).
+    pub device: Device,
+    /// Weights and activations dtype; pooling and normalisation always run in f32.
+    pub dtype: DType,
+    /// Texts per forward pass. Texts are sorted by token count first, so a batch pads little.
+    pub batch_size: usize,
+    /// Overrides `max_seq_length` (tokens, special tokens included); capped by the model.
+    pub max_seq_length: Option<usize>,
+    /// Cut every text to its first `n` characters before tokenising (the authors used 3,000).
+    pub char_limit: Option<usize>,
+    /// Overrides whether outputs are L2-normalised (by default: the directory's `Normalize`
+    /// module).
+    pub normalize: Option<bool>,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        EmbedOptions {
+            device: Device::Cpu,
+            dtype: DType::F32,
+            batch_size: 32,
+            max_seq_length: None,
+            char_limit: None,
+            normalize: None,
+        }
+    }
+}
+
+impl EmbedOptions {
+    /// Checks the ranges: batch size and limits must be at least 1.
+    pub fn check(&self) -> Result<()> {
+        let bad = |name, value: usize, reason| Error::InvalidOption {
+            name,
+            value: value.to_string(),
+            reason,
+        };
+        if self.batch_size == 0 {
+            return Err(bad("batch_size", 0, "must be at least 1"));
+        }
+        if self.max_seq_length == Some(0) {
+            return Err(bad("max_seq_length", 0, "must be at least 1 token"));
+        }
+        if self.char_limit == Some(0) {
+            return Err(bad("char_limit", 0, "must be at least 1 character"));
+        }
+        Ok(())
+    }
+}
+
+enum Encoder {
+    Bert(bert::BertModel),
+    XlmRoberta(xlm_roberta::XLMRobertaModel),
+}
+
+/// A sentence-transformers model run with candle: tokenizer, transformer, pooling and optional
+/// L2 normalisation, as described by the model directory.
+pub struct SentenceEmbedder {
+    encoder: Encoder,
+    tokenizer: Tokenizer,
+    pooling: Pooling,
+    normalize: bool,
+    max_seq_length: usize,
+    pad_id: u32,
+    dim: usize,
+    options: EmbedOptions,
+    model_id: String,
+}
+
+impl std::fmt::Debug for SentenceEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentenceEmbedder")
+            .field("model_id", &self.model_id)
+            .field("dim", &self.dim)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct PadId {
+    #[serde(default)]
+    pad_token_id: Option<u32>,
+}
+
+impl SentenceEmbedder {
+    /// Loads a sentence-transformers directory (`config.json`, `model.safetensors`,
+    /// `tokenizer.json`, optional `modules.json`, `1_Pooling/config.json`,
+    /// `sentence_bert_config.json`).
+    ///
+    /// # Errors
+    /// A missing or corrupt file, an unsupported model type or module, or a tokenizer whose
+    /// vocabulary is larger than the model's embedding table, each naming the file.
+    pub fn load(dir: impl AsRef<Path>, options: EmbedOptions) -> Result<Self> {
+        options.check()?;
+        let dir = dir.as_ref();
+        let st = StConfig::read(dir)?;
+        let config_path = dir.join("config.json");
+        let weights_path = dir.join("model.safetensors");
+        let tokenizer_path = dir.join("tokenizer.json");
+        let weights = std::fs::read(&weights_path).map_err(Error::io(&weights_path))?;
+        let weights_len = weights.len();
+        let vb = VarBuilder::from_buffered_safetensors(weights, options.dtype, &options.device)
+            .map_err(|e| Error::Config {
+                path: weights_path.clone(),
+                reason: format!("not a valid safetensors file (corrupt or truncated?): {e}"),
+            })?;
+        let weight_error = |e: candle_core::Error| Error::Config {
+            path: weights_path.clone(),
+            reason: format!("weights do not match config.json: {e}"),
+        };
+        let (encoder, vocab_size) = match st.family {
+            Family::Bert => {
+                let config: bert::Config = read_json(&config_path)?;
+                let vocab = config.vocab_size;
+                (
+                    Encoder::Bert(bert::BertModel::load(vb, &config).map_err(weight_error)?),
+                    vocab,
+                )
+            }
+            Family::XlmRoberta => {
+                let config: xlm_roberta::Config = read_json(&config_path)?;
+                let vocab = config.vocab_size;
+                // Checkpoints saved from a task model keep the encoder under `roberta.`.
+                let vb = if vb.contains_tensor("roberta.embeddings.word_embeddings.weight") {
+                    vb.pp("roberta")
+                } else {
+                    vb
+                };
+                let model = xlm_roberta::XLMRobertaModel::new(&config, vb).map_err(weight_error)?;
+                (Encoder::XlmRoberta(model), vocab)
+            }
+        };
+        let pad_id = read_json::<PadId>(&config_path)?
+            .pad_token_id
+            .unwrap_or(match st.family {
+                Family::Bert => 0,
+                Family::XlmRoberta => 1,
+            });
+
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| Error::Tokenizer(format!("{}: {e}", tokenizer_path.display())))?;
+        let tokenizer_vocab = tokenizer.get_vocab_size(true);
+        if tokenizer_vocab > vocab_size {
+            return Err(Error::Tokenizer(format!(
+                "{} has {tokenizer_vocab} tokens but the model's embedding table has \
+                 {vocab_size} rows: the tokenizer belongs to another model",
+                tokenizer_path.display()
+            )));
+        }
+        let max_seq_length = options
+            .max_seq_length
+            .map_or(st.max_seq_length, |n| n.min(st.max_seq_length));
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_seq_length,
+                ..Default::default()
+            }))
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        tokenizer.with_padding(None);
+
+        let normalize = options.normalize.unwrap_or(st.normalize);
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string());
+        // Identity for caches: anything that changes an output vector is in it.
+        let model_id =
+            format!(
+            "{name}|bytes={weights_len}|{:?}|pool={}|norm={normalize}|max={max_seq_length}|cut={}",
+            options.dtype,
+            st.pooling.as_str(),
+            options.char_limit.map_or("none".to_string(), |n| n.to_string()),
+        );
+        Ok(SentenceEmbedder {
+            encoder,
+            tokenizer,
+            pooling: st.pooling,
+            normalize,
+            max_seq_length,
+            pad_id,
+            dim: st.dim,
+            options,
+            model_id,
+        })
+    }
+
+    /// The longest input in tokens (special tokens included); longer texts are truncated.
+    pub fn max_seq_length(&self) -> usize {
+        self.max_seq_length
+    }
+
+    /// The pooling mode in use.
+    pub fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+
+    /// Whether outputs are L2-normalised.
+    pub fn normalizes(&self) -> bool {
+        self.normalize
+    }
+
+    /// Token counts of `texts` after the character cut and truncation, as the model sees them.
+    pub fn token_counts(&self, texts: &[&str]) -> Result<Vec<usize>> {
+        Ok(self.tokenize(texts)?.iter().map(Vec::len).collect())
+    }
+
+    fn tokenize(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        let cut: Vec<&str> = match self.options.char_limit {
+            Some(limit) => texts.iter().map(|t| cut_chars(t, limit)).collect(),
+            None => texts.to_vec(),
+        };
+        // `encode_batch` tokenises in parallel on all cores.
+        let encodings = self
+            .tokenizer
+            .encode_batch(cut, true)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| e.get_ids().to_vec())
+            .collect())
+    }
+
+    /// Embeds `texts`, calling `on_batch(done)` after each batch with the number of texts done
+    /// so far (for a progress bar).
+    pub fn embed_with_progress(
+        &self,
+        texts: &[&str],
+        on_batch: &(dyn Fn(usize) + Sync),
+    ) -> Result<Array2<f32>> {
+        let ids = self.tokenize(texts)?;
+        // Longest first: a batch holds texts of similar length, so little padding is computed,
+        // and an out-of-memory error shows on the first batch, not the last.
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by(|&a, &b| ids[b].len().cmp(&ids[a].len()).then(a.cmp(&b)));
+        let mut out = Array2::<f32>::zeros((texts.len(), self.dim));
+        let mut done = 0;
+        for batch in order.chunks(self.options.batch_size) {
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
+            let vectors = self.forward_batch(&rows)?;
+            for (row, &i) in batch.iter().enumerate() {
+                out.row_mut(i).assign(&ndarray::ArrayView1::from(
+                    &vectors[row * self.dim..(row + 1) * self.dim],
+                ));
+            }
+            done += batch.len();
+            on_batch(done);
+        }
+        Ok(out)
+    }
+
+    /// One padded batch through the encoder and the pooling; returns `rows × dim` values.
+    fn forward_batch(&self, rows: &[&[u32]]) -> Result<Vec<f32>> {
+        let device = &self.options.device;
+        let width = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
+        let mut input = Vec::with_capacity(rows.len() * width);
+        let mut mask = Vec::with_capacity(rows.len() * width);
+        for row in rows {
+            input.extend_from_slice(row);
+            input.extend(std::iter::repeat_n(self.pad_id, width - row.len()));
+            mask.extend(std::iter::repeat_n(1u32, row.len()));
+            mask.extend(std::iter::repeat_n(0u32, width - row.len()));
+        }
+        let input = Tensor::from_vec(input, (rows.len(), width), device)?;
+        let mask = Tensor::from_vec(mask, (rows.len(), width), device)?;
+        let token_types = input.zeros_like()?;
+        let hidden = match &self.encoder {
+            Encoder::Bert(model) => model.forward(&input, &token_types, Some(&mask))?,
+            Encoder::XlmRoberta(model) => {
+                model.forward(&input, &mask, &token_types, None, None, None)?
+            }
+        };
+        let hidden = hidden.to_dtype(DType::F32)?;
+        let pooled = pool(&hidden, &mask, self.pooling)?;
+        let pooled = if self.normalize {
+            let norm = pooled
+                .sqr()?
+                .sum_keepdim(1)?
+                .sqrt()?
+                .clamp(1e-12f32, f32::MAX)?;
+            pooled.broadcast_div(&norm)?
+        } else {
+            pooled
+        };
+        Ok(pooled.flatten_all()?.to_vec1::<f32>()?)
+    }
+}
+
+/// Pools `hidden` (`batch × tokens × dim`, f32) under `mask` (`batch × tokens`, 1 = real).
+fn pool(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> Result<Tensor> {
+    let maskf = mask.to_dtype(DType::F32)?;
+    let expanded = maskf.unsqueeze(2)?; // batch × tokens × 1
+    let counts = maskf.sum_keepdim(1)?.clamp(1e-9f32, f32::MAX)?; // batch × 1
+    Ok(match pooling {
+        Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+        Pooling::Mean => hidden
+            .broadcast_mul(&expanded)?
+            .sum(1)?
+            .broadcast_div(&counts)?,
+        Pooling::MeanSqrtLen => hidden
+            .broadcast_mul(&expanded)?
+            .sum(1)?
+            .broadcast_div(&counts.sqrt()?)?,
+        Pooling::Max => {
+            // Padding gets a large negative value so it never wins the maximum.
+            let penalty = ((expanded.ones_like()? - &expanded)? * -1e9f64)?;
+            hidden.broadcast_add(&penalty)?.max(1)?
+        }
+    })
+}
+
+/// The first `limit` characters of `text` (never splits a character).
+fn cut_chars(text: &str, limit: usize) -> &str {
+    match text.char_indices().nth(limit) {
+        Some((byte, _)) => &text[..byte],
+        None => text,
+    }
+}
+
+impl Embedder for SentenceEmbedder {
+    fn embed(&self, texts: &[&str]) -> Result<Array2<f32>> {
+        self.embed_with_progress(texts, &|_| {})
+    }
+
+    fn embed_with_progress(
+        &self,
+        texts: &[&str],
+        on_batch: &(dyn Fn(usize) + Sync),
+    ) -> Result<Array2<f32>> {
+        SentenceEmbedder::embed_with_progress(self, texts, on_batch)
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_chars;
+
+    #[test]
+    fn cut_chars_counts_characters_not_bytes() {
+        assert_eq!(cut_chars("héllo", 2), "hé");
+        assert_eq!(cut_chars("香港新聞", 3), "香港新");
+        assert_eq!(cut_chars("ab", 5), "ab");
+        assert_eq!(cut_chars("", 1), "");
+    }
+}

@@ -1,0 +1,105 @@
+//! The real all-MiniLM-L6-v2 (fetched by `scripts/fetch-models.sh`) against sentence-transformers'
+//! own vectors for the same texts (`fixtures/minilm_reference.json`, written by the script
+//! beside it), and on real BBC news.
+
+use std::path::{Path, PathBuf};
+
+use navab_embed::{EmbedOptions, Embedder, Pooling, SentenceEmbedder};
+
+fn model_dir() -> PathBuf {
+    let root = std::env::var_os("NAVAB_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    let dir = root.join("all-MiniLM-L6-v2");
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "{} is missing: run `scripts/fetch-models.sh` first",
+        dir.display()
+    );
+    dir
+}
+
+#[derive(serde::Deserialize)]
+struct Reference {
+    texts: Vec<String>,
+    vectors: Vec<Vec<f32>>,
+}
+
+#[test]
+fn matches_sentence_transformers() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/minilm_reference.json"
+    ))
+    .unwrap();
+    let reference: Reference = serde_json::from_str(&text).unwrap();
+    let model = SentenceEmbedder::load(model_dir(), EmbedOptions::default()).unwrap();
+    assert_eq!(
+        (model.dim(), model.pooling(), model.normalizes()),
+        (384, Pooling::Mean, true)
+    );
+    assert_eq!(model.max_seq_length(), 256);
+    let texts: Vec<&str> = reference.texts.iter().map(String::as_str).collect();
+    let ours = model.embed(&texts).unwrap();
+    for (i, expected) in reference.vectors.iter().enumerate() {
+        let got = ours.row(i);
+        let dot: f32 = got.iter().zip(expected).map(|(a, b)| a * b).sum();
+        let norm_e: f32 = expected.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let cosine = dot / norm_e; // ours has unit length
+        assert!(cosine >= 0.9999, "text {i} {:?}: cosine {cosine}", texts[i]);
+    }
+    // Paraphrases are close, unrelated texts are not (as in the model card).
+    let para = ours.row(0).dot(&ours.row(1));
+    let unrelated = ours.row(0).dot(&ours.row(2));
+    assert!(
+        para > 0.6 && unrelated < 0.3,
+        "paraphrase {para}, unrelated {unrelated}"
+    );
+}
+
+#[test]
+fn bbc_articles_cluster_by_category() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/bbc-news.jsonl"
+    );
+    let corpus = std::fs::read_to_string(path).unwrap();
+    // Six articles from each of two categories (the first of each in file order).
+    let mut picked: Vec<(String, String)> = Vec::new();
+    for line in corpus.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let category = v["category"].as_str().unwrap().to_string();
+        if (category == "sport" || category == "business")
+            && picked.iter().filter(|(c, _)| *c == category).count() < 6
+        {
+            picked.push((category, v["text"].as_str().unwrap().to_string()));
+        }
+    }
+    assert_eq!(picked.len(), 12);
+    let model = SentenceEmbedder::load(
+        model_dir(),
+        EmbedOptions {
+            char_limit: Some(3000),
+            max_seq_length: Some(128),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let texts: Vec<&str> = picked.iter().map(|(_, t)| t.as_str()).collect();
+    let v = model.embed(&texts).unwrap();
+    let (mut within, mut across, mut nw, mut na) = (0.0, 0.0, 0, 0);
+    for i in 0..texts.len() {
+        for j in i + 1..texts.len() {
+            let c = v.row(i).dot(&v.row(j));
+            if picked[i].0 == picked[j].0 {
+                within += c;
+                nw += 1;
+            } else {
+                across += c;
+                na += 1;
+            }
+        }
+    }
+    let (within, across) = (within / nw as f32, across / na as f32);
+    assert!(within > across + 0.1, "within {within}, across {across}");
+}

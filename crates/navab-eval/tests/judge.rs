@@ -1,0 +1,196 @@
+//! Answer-judgment evaluation: the reference order draw, the verdict mapping, failures, and a
+//! run over the real NaVAB sample with a model and a judge whose right answers are known.
+#![cfg(feature = "judge")]
+
+use std::collections::HashMap;
+
+use navab_core::{read_navab_nation_dir, Nation, PreferenceItem, ReadOptions};
+use navab_eval::judge::{evaluate_aj, statement_first, AjOptions, AjSummary};
+use navab_llm::testing::{block_on, ScriptedChatModel};
+use navab_llm::{BoxFuture, ChatModel, ChatRequest, ChatResponse};
+
+fn item(id: &str) -> PreferenceItem {
+    PreferenceItem {
+        id: id.into(),
+        prompt: format!("Question {id}?"),
+        chosen: format!("Statement {id}."),
+        rejected: format!("Reverse {id}."),
+        metadata: Default::default(),
+    }
+}
+
+#[test]
+fn the_order_is_balanced_seeded_and_independent_of_item_order() {
+    let ids: Vec<String> = (0..400).map(|i| format!("item-{i}")).collect();
+    let first = ids.iter().filter(|id| statement_first(42, id)).count();
+    assert!((160..=240).contains(&first), "S=A for {first} of 400");
+    let other_seed = ids
+        .iter()
+        .filter(|id| statement_first(42, id) != statement_first(7, id))
+        .count();
+    assert!(other_seed > 100, "another seed changes {other_seed} of 400");
+    assert!(ids
+        .iter()
+        .all(|id| statement_first(42, id) == statement_first(42, id)));
+}
+
+#[test]
+fn a_judge_that_always_says_a_is_right_exactly_where_s_is_at_a() {
+    let items: Vec<PreferenceItem> = (0..40).map(|i| item(&format!("i{i}"))).collect();
+    let model = ScriptedChatModel::new(vec!["An answer."; 40]);
+    let judge = ScriptedChatModel::new(vec!["Closer to the first. ## A"; 40]);
+    let mut calls = 0;
+    let run = block_on(evaluate_aj(
+        &model,
+        &judge,
+        &items,
+        &AjOptions::default(),
+        &mut |d, t| {
+            calls += 1;
+            assert!(d <= t);
+        },
+    ));
+    assert_eq!((run.records.len(), run.failures.len(), calls), (40, 0, 40));
+    for r in &run.records {
+        assert_eq!(r.correct, r.order == "S=A");
+        assert_eq!(r.order == "S=A", statement_first(42, &r.item_id));
+    }
+    // The judge saw the references in the recorded order.
+    let requests = judge.requests();
+    for (r, req) in run.records.iter().zip(&requests) {
+        let text = &req.messages.last().unwrap().content;
+        let s = format!("Reference A: Statement {}.", r.item_id);
+        assert_eq!(text.contains(&s), r.order == "S=A", "{text}");
+    }
+    let summary = AjSummary::from_run(&run);
+    let all = summary.rows.last().unwrap();
+    assert_eq!(all.judge_chose_a.rate, 1.0);
+    let s_at_a = run.records.iter().filter(|r| r.order == "S=A").count();
+    assert_eq!(all.accuracy.correct, s_at_a);
+    assert!(summary.markdown_table().contains("| all | all |"));
+}
+
+#[test]
+fn failures_are_recorded_with_their_stage_and_the_run_goes_on() {
+    let items: Vec<PreferenceItem> = (0..4).map(|i| item(&format!("f{i}"))).collect();
+    let model = ScriptedChatModel::new(["An answer.", "   ", "Another answer."])
+        .with_failure("connection reset");
+    let judge = ScriptedChatModel::new(["I cannot decide between these, sorry", "## B"]);
+    let run = block_on(evaluate_aj(
+        &model,
+        &judge,
+        &items,
+        &AjOptions::default(),
+        &mut |_, _| {},
+    ));
+    let stages: Vec<(&str, &str)> = run
+        .failures
+        .iter()
+        .map(|f| (f.item_id.as_str(), f.stage.as_str()))
+        .collect();
+    assert_eq!(
+        stages,
+        vec![("f0", "judge"), ("f1", "answer"), ("f3", "answer")]
+    );
+    assert_eq!(
+        run.failures[0].raw.as_deref(),
+        Some("I cannot decide between these, sorry")
+    );
+    assert!(run.failures[2].reason.contains("connection reset"));
+    assert_eq!(run.records.len(), 1);
+    assert_eq!(run.records[0].item_id, "f2");
+    assert_eq!(run.records[0].verdict, "B");
+}
+
+/// Answers each question with its statement (or its reverse for the ids given).
+struct KnownAnswers {
+    answers: HashMap<String, String>,
+}
+
+impl ChatModel for KnownAnswers {
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, navab_llm::Result<ChatResponse>> {
+        let q = request.messages.last().unwrap().content.clone();
+        Box::pin(async move {
+            Ok(ChatResponse::new(
+                self.answers.get(&q).cloned().unwrap_or_default(),
+            ))
+        })
+    }
+}
+
+/// Picks the reference that equals the answer.
+struct ExactJudge;
+
+impl ChatModel for ExactJudge {
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, navab_llm::Result<ChatResponse>> {
+        let text = request.messages.last().unwrap().content.clone();
+        Box::pin(async move {
+            let field = |label: &str| {
+                text.split("\n\n")
+                    .find_map(|p| p.strip_prefix(label))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            };
+            let answer = field("Answer: ");
+            let verdict = if answer == field("Reference A: ") {
+                "## A"
+            } else {
+                "## B"
+            };
+            Ok(ChatResponse::new(verdict))
+        })
+    }
+}
+
+#[test]
+fn real_sample_with_known_answers() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/navab-hk-sample"
+    );
+    let triples = read_navab_nation_dir(dir, Nation::China, &ReadOptions::default())
+        .unwrap()
+        .items;
+    assert_eq!(triples.len(), 75);
+    let items: Vec<PreferenceItem> = triples.iter().map(|t| t.to_preference()).collect();
+    // The model answers with S for every third item's reverse, S otherwise.
+    let answers = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            let a = if i % 3 == 0 { &it.rejected } else { &it.chosen };
+            (it.prompt.trim().to_string(), a.trim().to_string())
+        })
+        .collect();
+    let model = KnownAnswers { answers };
+    let run = block_on(evaluate_aj(
+        &model,
+        &ExactJudge,
+        &items,
+        &AjOptions::default(),
+        &mut |_, _| {},
+    ));
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    let expected_wrong = (0..items.len()).filter(|i| i % 3 == 0).count();
+    let wrong: Vec<usize> = run
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.correct)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(wrong.len(), expected_wrong);
+    assert!(wrong.iter().all(|i| i % 3 == 0));
+    let summary = AjSummary::from_run(&run);
+    // Two sets of one nation, plus the overall row.
+    assert_eq!(summary.rows.len(), 3);
+    let n: usize = summary.rows[..2].iter().map(|r| r.accuracy.n).sum();
+    assert_eq!(n, 75);
+}
