@@ -571,6 +571,14 @@ async fn completions(
         })
         .await?
         .map_err(scorer_error)?;
+    if options.next_token && scored.iter().any(|s| s.next_token.is_none()) {
+        // Answering without it would make clients that drop the last entry as the generated
+        // token (lm-evaluation-harness) drop a prompt token instead, silently.
+        return Err(ApiError::bad_param(
+            "max_tokens",
+            "this backend does not predict a next token; send max_tokens: 0 with echo: true",
+        ));
+    }
     let prompt_tokens: usize = scored.iter().map(|s| s.tokens.len()).sum();
     let completion_tokens: usize = scored.iter().filter(|s| s.next_token.is_some()).count();
     let choices = scored

@@ -101,7 +101,15 @@ impl PromptLogprobs {
 ///
 /// Blocking: the server calls it on a blocking thread (`spawn_blocking`), a bounded number at a
 /// time, so a local candle model needs no async code. Implement it for `navab-lm`'s model, or
-/// use [`crate::testing::FakePromptScorer`] in tests.
+/// use [`crate::testing::FakePromptScorer`] in tests, and run
+/// [`crate::testing::check_prompt_scorer`] on your implementation.
+///
+/// What clients need: `navab-eval`'s `RemoteScorer` needs only tokens, log-probabilities and
+/// offsets. lm-evaluation-harness's `local-completions` also needs `top_logprobs` (it compares
+/// each continuation token with the best alternative) and the next token (it sends
+/// `max_tokens: 1` and drops the last entry); a backend that leaves
+/// [`PromptLogprobs::next_token`] empty when asked makes the server refuse `max_tokens: 1`
+/// rather than let such a client drop a prompt token.
 pub trait PromptScorer: Send + Sync {
     /// The model's name (for logs; the server answers to [`crate::ServerConfig::model_id`]).
     fn model_id(&self) -> &str;

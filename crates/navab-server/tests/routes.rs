@@ -610,3 +610,44 @@ async fn a_real_socket_server_finishes_requests_in_flight_on_shutdown() {
     // Stopped: no new connections.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// A scorer that predicts no next token, whatever it is asked.
+struct NoNextToken;
+
+impl PromptScorer for NoNextToken {
+    fn model_id(&self) -> &str {
+        MODEL
+    }
+    fn score_prompt(
+        &self,
+        prompt: Prompt<'_>,
+        options: &ScoreOptions,
+    ) -> navab_server::Result<navab_server::PromptLogprobs> {
+        let mut scored = FakePromptScorer::new(MODEL).score_prompt(prompt, options)?;
+        scored.next_token = None;
+        Ok(scored)
+    }
+}
+
+#[tokio::test]
+async fn max_tokens_one_without_a_next_token_is_refused_not_truncated() {
+    let app = router(
+        &ServerConfig::new(MODEL),
+        Backends::new().with_scorer(NoNextToken),
+    )
+    .unwrap();
+    let (status, body) = post(
+        &app,
+        "/v1/completions",
+        json!({"prompt": "a b", "echo": true, "max_tokens": 1, "logprobs": 1}),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "max_tokens: 0");
+    let (status, _) = post(
+        &app,
+        "/v1/completions",
+        json!({"prompt": "a b", "echo": true, "max_tokens": 0, "logprobs": 1}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
