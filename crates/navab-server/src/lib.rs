@@ -15,7 +15,7 @@
 //!         .with_chat(ScriptedChatModel::new(["Hello!"]))
 //!         .with_scorer(FakePromptScorer::new("fake"));
 //!     let config = ServerConfig::new("fake").with_bearer_token("s3cret");
-//!     serve(config, backends).await // until Ctrl-C
+//!     serve(config, backends).await // until Ctrl-C or SIGTERM
 //! }
 //! ```
 //!

@@ -59,16 +59,35 @@ impl Server {
     }
 }
 
-/// Binds `config.addr` and serves until Ctrl-C, then shuts down gracefully. Needs a tokio
-/// runtime with the I/O driver (`#[tokio::main]`).
+/// Binds `config.addr` and serves until Ctrl-C (or SIGTERM on Unix), then shuts down
+/// gracefully. Needs a tokio runtime with the I/O driver (`#[tokio::main]`).
 pub async fn serve(config: ServerConfig, backends: Backends) -> Result<()> {
     let server = Server::bind(&config, backends).await?;
-    server
-        .run_until(async {
-            // If the signal handler cannot be installed, run until killed.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
+    server.run_until(shutdown_signal()).await
+}
+
+/// Ctrl-C, or SIGTERM on Unix (what `kill`, systemd and container runtimes send). If a handler
+/// cannot be installed, that signal is not waited for.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
             }
-        })
-        .await
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
 }
