@@ -39,7 +39,9 @@ pub struct TokenLogprob {
 /// Token `k` covers `text[text_offset[k]..text_offset[k + 1]]` (the last one runs to the end of
 /// `text`). Offsets are **bytes** here; the server turns them into character offsets on the
 /// wire, as OpenAI and vLLM count them. Parallel vectors have one entry per token;
-/// `top_logprobs` is empty when none were asked for or the backend has none.
+/// `top_logprobs` is empty when none were asked for or the backend has none. A special token
+/// the tokenizer adds (BOS) covers no text: it sits at offset 0 with the next token also at 0,
+/// and its log-probability is `None`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PromptLogprobs {
     /// The text the offsets index: the prompt itself, or the decoded ids of a token prompt.
