@@ -26,6 +26,18 @@ pub enum Error {
     #[error("scorer: {0}")]
     Scorer(String),
 
+    /// A scoring server answered with an error, an unusable reply, or not at all. `status` is
+    /// the HTTP status when there was one.
+    #[error("{url}: {}{message}", .status.map(|s| format!("HTTP {s}: ")).unwrap_or_default())]
+    Remote {
+        /// The endpoint called.
+        url: String,
+        /// The HTTP status, when the server answered.
+        status: Option<u16>,
+        /// What went wrong (the server's own error message when it sent one).
+        message: String,
+    },
+
     /// A method name, option or input that cannot be used.
     #[error("{0}")]
     InvalidOptions(String),
@@ -63,6 +75,28 @@ mod tests {
             source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
         };
         assert_eq!(err.to_string(), "out/summary.csv: denied");
+    }
+
+    #[test]
+    fn remote_errors_name_url_and_status() {
+        let err = Error::Remote {
+            url: "http://127.0.0.1:8000/v1/completions".into(),
+            status: Some(503),
+            message: "busy".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "http://127.0.0.1:8000/v1/completions: HTTP 503: busy"
+        );
+        let err = Error::Remote {
+            url: "http://x/v1/completions".into(),
+            status: None,
+            message: "connection refused".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "http://x/v1/completions: connection refused"
+        );
     }
 
     #[test]

@@ -38,6 +38,9 @@
 //! # Features
 //! - `local` (default): [`LocalScorer`], in-process scoring with `navab-lm` (candle). Without
 //!   it, the crate depends on no ML library; implement [`Scorer`] for your own backend.
+//! - `remote`: `RemoteScorer`, scoring through any OpenAI-compatible server that offers
+//!   `/v1/completions` with `echo` and `logprobs` (vLLM, `navab-server`), over reqwest with
+//!   rustls. Needs no ML library either.
 //! - `cuda`: GPU scoring.
 
 mod error;
@@ -47,6 +50,8 @@ pub mod judge;
 #[cfg(feature = "local")]
 mod local;
 mod method;
+#[cfg(feature = "remote")]
+mod remote;
 mod report;
 mod scorer;
 
@@ -58,6 +63,8 @@ pub use method::{
     is_swapped, AbOrder, Decision, ItemOutcome, Method, OptionScore, Perplexity, Plan,
     PlannedDecision, PlannedOption,
 };
+#[cfg(feature = "remote")]
+pub use remote::{RemoteScorer, RemoteScorerConfig};
 pub use report::{
     group_by, table2_markdown, wilson_interval, write_reports, GroupReport, Rate, Spread, Summary,
     SummaryRow, ALL, MISSING,
