@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::sparse::{sparse_cosine, CsrMatrix};
+use super::sparse::CsrMatrix;
 use super::vectorize::{CountVectorizer, VectorizerParams};
 use super::ScoredTerm;
 use crate::{Error, Result};
@@ -351,11 +351,18 @@ impl CtfidfModel {
     /// every document of the topic is scored, so the result needs no seed.
     ///
     /// # Complexity
-    /// O(nnz of the topic's documents + k log k) after an O(n log n) sort of its documents.
+    /// O(V + n + nnz of the topic's documents + m log m) for V terms, n documents, m in the topic.
     pub fn representative_docs(&self, topic: usize, k: usize) -> Vec<(usize, f64)> {
-        let Some(topic_row) = self.ctfidf.weights().row(topic) else {
+        let Some((topic_cols, topic_vals)) = self.ctfidf.weights().row(topic) else {
             return Vec::new();
         };
+        // The topic row scattered into a dense vector, so each document's dot product costs
+        // O(its own terms) instead of a walk over the topic's whole row.
+        let mut dense = vec![0.0f64; self.doc_counts.n_cols()];
+        for (&c, &w) in topic_cols.iter().zip(topic_vals) {
+            dense[c as usize] = w;
+        }
+        let topic_norm = topic_vals.iter().map(|w| w * w).sum::<f64>().sqrt();
         let members: Vec<usize> = (0..self.labels.len())
             .filter(|&d| self.labels[d] == topic)
             .collect();
@@ -369,7 +376,15 @@ impl CtfidfModel {
         let mut scored: Vec<(usize, f64)> = members
             .iter()
             .zip(weighted.rows())
-            .map(|(&d, row)| (d, sparse_cosine(row, topic_row)))
+            .map(|(&d, (cols, vals))| {
+                let dot: f64 = cols
+                    .iter()
+                    .zip(vals)
+                    .map(|(&c, &w)| w * dense[c as usize])
+                    .sum();
+                let norm = vals.iter().map(|w| w * w).sum::<f64>().sqrt() * topic_norm;
+                (d, if norm > 0.0 { dot / norm } else { 0.0 })
+            })
             .collect();
         scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         scored.truncate(k);

@@ -36,7 +36,7 @@ mod vectorize;
 
 pub use ctfidf::{class_counts, ClassTfidf, CtfidfModel, CtfidfParams, RepresentParams};
 pub use keywords::{keybert_rerank, mean_vector, mmr};
-pub use sparse::CsrMatrix;
+pub use sparse::{sparse_cosine, CsrMatrix};
 pub use tokenize::{Language, Tokenizer};
 pub use vectorize::{CountVectorizer, VectorizerParams};
 

@@ -94,8 +94,9 @@ impl<T: Copy> CsrMatrix<T> {
     }
 }
 
-/// Cosine similarity of two sparse rows (sorted column indices); 0 when either is all zero.
-pub(crate) fn sparse_cosine(a: (&[u32], &[f64]), b: (&[u32], &[f64])) -> f64 {
+/// Cosine similarity of two sparse rows as [`CsrMatrix::row`] gives them (sorted columns);
+/// 0 when either is all zero. O(nnz of both rows).
+pub fn sparse_cosine(a: (&[u32], &[f64]), b: (&[u32], &[f64])) -> f64 {
     let (mut i, mut j, mut dot) = (0, 0, 0.0);
     while i < a.0.len() && j < b.0.len() {
         match a.0[i].cmp(&b.0[j]) {

@@ -61,11 +61,18 @@ impl Language {
 fn word_pattern() -> &'static Regex {
     static PATTERN: OnceLock<Regex> = OnceLock::new();
     PATTERN.get_or_init(|| {
-        Regex::new(
-            r"(?P<cjk>[\p{Han}\p{Hiragana}\p{Katakana}]+)|[\w--[\p{Han}\p{Hiragana}\p{Katakana}]]+",
-        )
-        .expect("the word pattern is a valid regex")
+        Regex::new(r"[\p{Han}\p{Hiragana}\p{Katakana}]+|[\w--[\p{Han}\p{Hiragana}\p{Katakana}]]+")
+            .expect("the word pattern is a valid regex")
     })
+}
+
+/// Whether `word`, a match of [`word_pattern`], is a CJK run (the pattern never mixes the two).
+fn is_cjk_run(word: &str) -> bool {
+    static CJK: OnceLock<Regex> = OnceLock::new();
+    CJK.get_or_init(|| {
+        Regex::new(r"^[\p{Han}\p{Hiragana}\p{Katakana}]").expect("the CJK pattern is a valid regex")
+    })
+    .is_match(word)
 }
 
 /// Splits text into lower-case tokens and removes stop words.
@@ -142,15 +149,12 @@ impl Tokenizer {
     pub fn raw_tokens(&self, text: &str) -> Vec<String> {
         let lower = text.to_lowercase();
         let mut out = Vec::new();
-        for m in word_pattern().captures_iter(&lower) {
-            match m.name("cjk") {
-                Some(cjk) => self.segment_cjk(cjk.as_str(), &mut out),
-                None => {
-                    let word = &m[0];
-                    if word.chars().nth(1).is_some() {
-                        out.push(word.to_owned());
-                    }
-                }
+        for m in word_pattern().find_iter(&lower) {
+            let word = m.as_str();
+            if is_cjk_run(word) {
+                self.segment_cjk(word, &mut out);
+            } else if word.chars().nth(1).is_some() {
+                out.push(word.to_owned());
             }
         }
         out
