@@ -10,6 +10,7 @@ f_t = the term's count over all classes. Not run by CI; needs numpy and scikit-l
     $PY scripts/reference/ctfidf_ref.py                                 # prints top-10 per category
     $PY scripts/reference/ctfidf_ref.py --compare /tmp/rs_top.json      # + overlap with navab-topics
     $PY scripts/reference/ctfidf_ref.py --dump-stop-words /tmp/sk.txt  # sklearn's list, one a line
+    $PY scripts/reference/ctfidf_ref.py --per-document --compare ...   # no bigrams across articles
 
 The Rust side: `cargo run --release -p navab-topics --example ctfidf_bbc -- --drop-most-frequent 0
 --json /tmp/rs_top.json` (add `--stop-words /tmp/sk.txt` to use the same stop-word list).
@@ -21,6 +22,7 @@ import os
 import time
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,7 +33,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=DEFAULT_DATA)
     ap.add_argument("--top-n", type=int, default=10)
-    ap.add_argument("--compare", help="JSON {category: [words]} written by the ctfidf_bbc example")
+    ap.add_argument("--compare", help="JSON {category: [{term, score}]} written by the ctfidf_bbc example")
+    ap.add_argument("--per-document", action="store_true",
+                    help="count each article alone and sum per category (no bigram across articles), as navab-topics does")
     ap.add_argument("--dump-stop-words", help="write sklearn's English stop words here and exit")
     args = ap.parse_args()
 
@@ -48,10 +52,15 @@ def main():
                 r = json.loads(line)
                 by_class.setdefault(r["category"], []).append(r["title"] + "\n" + r["text"])
     names = sorted(by_class)
-    joined = [" ".join(by_class[n]) for n in names]
-
     vectorizer = CountVectorizer(ngram_range=(1, 2), stop_words="english")
-    counts = vectorizer.fit_transform(joined).astype(np.float64)
+    if args.per_document:
+        docs = [d for n in names for d in by_class[n]]
+        doc_counts = vectorizer.fit_transform(docs).astype(np.float64).tocsr()
+        bounds = np.cumsum([0] + [len(by_class[n]) for n in names])
+        counts = sp.csr_matrix(np.vstack([np.asarray(doc_counts[a:b].sum(axis=0)).ravel() for a, b in zip(bounds[:-1], bounds[1:])]))
+    else:
+        joined = [" ".join(by_class[n]) for n in names]
+        counts = vectorizer.fit_transform(joined).astype(np.float64)
     vocab = vectorizer.get_feature_names_out()
 
     f_t = np.asarray(counts.sum(axis=0)).ravel()
@@ -62,24 +71,29 @@ def main():
     weights = tf.multiply(idf[None, :]).tocsr()
     elapsed = time.perf_counter() - start
 
-    top = {}
+    top, scores = {}, {}
     for k, name in enumerate(names):
         row = weights.getrow(k)
         order = sorted(zip(row.indices, row.data), key=lambda p: (-p[1], p[0]))[: args.top_n]
         top[name] = [vocab[i] for i, _ in order]
+        scores[name] = {vocab[i]: w for i, w in order}
         print(f"{name:>13}: {', '.join(top[name])}")
     print(f"vocabulary {len(vocab)} terms; load + vectorize + c-TF-IDF {elapsed * 1e3:.0f} ms")
 
     if args.compare:
         with open(args.compare) as f:
             ours = json.load(f)
-        total = 0
+        total, max_rel = 0, 0.0
         for name in names:
-            shared = set(top[name]) & set(ours.get(name, []))
+            theirs = {w["term"]: w["score"] for w in ours.get(name, [])}
+            shared = set(top[name]) & set(theirs)
+            for w in shared:
+                max_rel = max(max_rel, abs(theirs[w] - scores[name][w]) / scores[name][w])
             total += len(shared)
             print(f"{name:>13}: {len(shared)}/{args.top_n} shared; only reference: "
-                  f"{sorted(set(top[name]) - shared)}; only navab: {sorted(set(ours.get(name, [])) - shared)}")
-        print(f"overlap: {total}/{args.top_n * len(names)} = {total / (args.top_n * len(names)):.0%}")
+                  f"{sorted(set(top[name]) - shared)}; only navab: {sorted(set(theirs) - shared)}")
+        print(f"overlap: {total}/{args.top_n * len(names)} = {total / (args.top_n * len(names)):.0%}; "
+              f"largest relative weight difference on shared words: {max_rel:.2e}")
 
 
 if __name__ == "__main__":

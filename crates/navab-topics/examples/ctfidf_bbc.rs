@@ -4,7 +4,7 @@
 //! cargo run --release -p navab-topics --example ctfidf_bbc -- --drop-most-frequent 0
 //! ```
 //! Prints the top words per category, the representative articles, and the time of each step.
-//! `--json FILE` writes the top words as JSON, for `scripts/reference/ctfidf_ref.py --compare FILE`.
+//! `--json FILE` writes the top words and their weights as JSON, for `scripts/reference/ctfidf_ref.py --compare FILE`.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use navab_topics::represent::{CtfidfModel, Language, RepresentParams};
+use navab_topics::represent::{CtfidfModel, Language, RepresentParams, ScoredTerm};
 
 /// c-TF-IDF top words per BBC News category.
 #[derive(Parser, Debug)]
@@ -35,7 +35,7 @@ struct Args {
     /// Use the stop words in this file (one a line) instead of NLTK's English list.
     #[arg(long)]
     stop_words: Option<PathBuf>,
-    /// Write `{category: [words]}` as JSON to this file.
+    /// Write `{category: [{term, score}]}` as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
 }
@@ -100,8 +100,10 @@ fn main() -> Result<()> {
     let fitted = fit_start.elapsed();
 
     let words_start = Instant::now();
-    let topic_words: Vec<Vec<String>> = (0..names.len())
-        .map(|t| model.topic_words(t).into_iter().map(|w| w.term).collect())
+    let scored: Vec<Vec<ScoredTerm>> = (0..names.len()).map(|t| model.topic_words(t)).collect();
+    let topic_words: Vec<Vec<String>> = scored
+        .iter()
+        .map(|ws| ws.iter().map(|w| w.term.clone()).collect())
         .collect();
     let repr: Vec<Vec<(usize, f64)>> = (0..names.len())
         .map(|t| model.default_representative_docs(t))
@@ -147,7 +149,7 @@ fn main() -> Result<()> {
     if let Some(path) = args.json {
         let map: serde_json::Map<String, serde_json::Value> = names
             .iter()
-            .zip(&topic_words)
+            .zip(&scored)
             .map(|(n, w)| (n.clone(), serde_json::json!(w)))
             .collect();
         std::fs::write(&path, serde_json::to_string_pretty(&map)?)
