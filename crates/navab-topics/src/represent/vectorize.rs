@@ -91,7 +91,8 @@ pub struct CountVectorizer {
     tokenizer: Tokenizer,
     dropped_frequent: Vec<String>,
     terms: Vec<String>,
-    index: HashMap<String, u32>,
+    token_ids: HashMap<String, u32>,
+    index: HashMap<Gram, u32>,
 }
 
 impl CountVectorizer {
@@ -132,66 +133,82 @@ impl CountVectorizer {
             tokenizer.add_stop_words(&dropped_frequent);
         }
 
-        // Per-document term counts, then document frequency and corpus frequency per term.
-        let doc_terms: Vec<HashMap<String, u32>> = doc_tokens
-            .iter()
-            .map(|tokens| ngram_counts(tokens, params.ngram_range))
+        // Tokens become ids and n-grams fixed-size id arrays, so counting hashes no strings;
+        // strings are built once per distinct n-gram.
+        let mut token_ids: HashMap<String, u32> = HashMap::new();
+        let mut token_names: Vec<String> = Vec::new();
+        let doc_grams: Vec<Vec<(Gram, u32)>> = doc_tokens
+            .into_iter()
+            .map(|tokens| {
+                let ids: Vec<u32> = tokens
+                    .into_iter()
+                    .map(|t| {
+                        *token_ids.entry(t).or_insert_with_key(|t| {
+                            token_names.push(t.clone());
+                            (token_names.len() - 1) as u32
+                        })
+                    })
+                    .collect();
+                gram_counts(&ids, params.ngram_range)
+            })
             .collect();
-        let mut stats: HashMap<&str, (usize, u64)> = HashMap::new();
-        for terms in &doc_terms {
-            for (term, &count) in terms {
-                let entry = stats.entry(term.as_str()).or_default();
+        // Document frequency and corpus frequency per n-gram.
+        let mut stats: HashMap<Gram, (usize, u64)> = HashMap::new();
+        for grams in &doc_grams {
+            for &(gram, count) in grams {
+                let entry = stats.entry(gram).or_default();
                 entry.0 += 1;
                 entry.1 += u64::from(count);
             }
         }
-        let mut kept: Vec<(&str, u64)> = stats
+        let mut kept: Vec<(String, Gram, u64)> = stats
             .into_iter()
             .filter(|(_, (df, _))| *df >= params.min_df)
-            .map(|(t, (_, total))| (t, total))
+            .map(|(gram, (_, total))| (gram.text(&token_names), gram, total))
             .collect();
         if let Some(max) = params.max_features {
-            kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+            kept.sort_unstable_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
             kept.truncate(max);
         }
-        let mut terms: Vec<String> = kept.into_iter().map(|(t, _)| t.to_owned()).collect();
-        if terms.is_empty() {
+        if kept.is_empty() {
             return Err(Error::Input(format!(
                 "no term left in {} documents after stop-word removal and the frequency filters",
                 docs.len()
             )));
         }
-        if terms.len() > u32::MAX as usize {
+        if kept.len() > u32::MAX as usize {
             return Err(Error::Input(format!(
                 "vocabulary of {} terms exceeds u32 indices",
-                terms.len()
+                kept.len()
             )));
         }
-        terms.sort_unstable();
-        let index: HashMap<String, u32> = terms
+        kept.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let index: HashMap<Gram, u32> = kept
             .iter()
             .enumerate()
-            .map(|(i, t)| (t.clone(), i as u32))
+            .map(|(i, k)| (k.1, i as u32))
             .collect();
+        let terms: Vec<String> = kept.into_iter().map(|k| k.0).collect();
 
         let vectorizer = CountVectorizer {
             params: params.clone(),
             tokenizer,
             dropped_frequent,
             terms,
+            token_ids,
             index,
         };
         let mut counts = CsrMatrix::new(vectorizer.terms.len());
-        for terms in &doc_terms {
-            counts.push_row(vectorizer.row_of(terms))?;
+        for grams in &doc_grams {
+            counts.push_row(vectorizer.row_of(grams))?;
         }
         Ok((vectorizer, counts))
     }
 
-    fn row_of(&self, terms: &HashMap<String, u32>) -> Vec<(u32, u32)> {
-        let mut row: Vec<(u32, u32)> = terms
+    fn row_of(&self, grams: &[(Gram, u32)]) -> Vec<(u32, u32)> {
+        let mut row: Vec<(u32, u32)> = grams
             .iter()
-            .filter_map(|(t, &c)| self.index.get(t.as_str()).map(|&i| (i, c)))
+            .filter_map(|(g, c)| self.index.get(g).map(|&i| (i, *c)))
             .collect();
         row.sort_unstable_by_key(|&(i, _)| i);
         row
@@ -211,14 +228,27 @@ impl CountVectorizer {
 
     /// Counts of vocabulary terms in each of `docs` (terms outside the vocabulary are ignored).
     pub fn transform<S: AsRef<str>>(&self, docs: &[S]) -> CsrMatrix<u32> {
+        let (lo, hi) = self.params.ngram_range;
         let mut counts = CsrMatrix::new(self.terms.len());
         for doc in docs {
-            let terms = ngram_counts(
-                &self.tokenizer.tokens(doc.as_ref()),
-                self.params.ngram_range,
-            );
+            let ids: Vec<Option<u32>> = self
+                .tokenizer
+                .tokens(doc.as_ref())
+                .iter()
+                .map(|t| self.token_ids.get(t).copied())
+                .collect();
+            let mut grams = Vec::new();
+            for n in lo..=hi {
+                for window in ids.windows(n) {
+                    // A window with an unknown token is no vocabulary term.
+                    let known: Option<Vec<u32>> = window.iter().copied().collect();
+                    if let Some(known) = known {
+                        grams.push(Gram::new(&known));
+                    }
+                }
+            }
             // Columns come from our own index and are sorted, so the row is always valid.
-            let _ = counts.push_row(self.row_of(&terms));
+            let _ = counts.push_row(self.row_of(&run_lengths(grams)));
         }
         counts
     }
@@ -230,7 +260,7 @@ impl CountVectorizer {
 
     /// The column of `term`, if it is in the vocabulary.
     pub fn term_index(&self, term: &str) -> Option<usize> {
-        self.index.get(term).map(|&i| i as usize)
+        self.terms.binary_search_by(|t| t.as_str().cmp(term)).ok()
     }
 
     /// The corpus's most frequent tokens that were dropped as stop words, most frequent first.
@@ -267,14 +297,55 @@ fn most_frequent_tokens(doc_tokens: &[Vec<String>], n: usize) -> Vec<String> {
         .collect()
 }
 
-fn ngram_counts(tokens: &[String], (lo, hi): (usize, usize)) -> HashMap<String, u32> {
-    let mut counts = HashMap::new();
+/// The longest n-gram [`VectorizerParams::check`] accepts.
+const MAX_N: usize = 8;
+
+/// An n-gram as token ids: fixed size, so counting allocates and hashes no strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Gram {
+    len: u8,
+    ids: [u32; MAX_N],
+}
+
+impl Gram {
+    fn new(ids: &[u32]) -> Self {
+        let mut gram = Gram {
+            len: ids.len() as u8,
+            ids: [0; MAX_N],
+        };
+        gram.ids[..ids.len()].copy_from_slice(ids);
+        gram
+    }
+
+    /// The n-gram's text: its tokens joined by a space, as scikit-learn writes them.
+    fn text(&self, names: &[String]) -> String {
+        let parts: Vec<&str> = self.ids[..usize::from(self.len)]
+            .iter()
+            .map(|&i| names[i as usize].as_str())
+            .collect();
+        parts.join(" ")
+    }
+}
+
+/// Each distinct n-gram of `ids` with its count.
+fn gram_counts(ids: &[u32], (lo, hi): (usize, usize)) -> Vec<(Gram, u32)> {
+    let mut grams = Vec::new();
     for n in lo..=hi {
-        for window in tokens.windows(n) {
-            *counts.entry(window.join(" ")).or_insert(0) += 1;
+        grams.extend(ids.windows(n).map(Gram::new));
+    }
+    run_lengths(grams)
+}
+
+fn run_lengths(mut grams: Vec<Gram>) -> Vec<(Gram, u32)> {
+    grams.sort_unstable_by(|a, b| (a.len, a.ids).cmp(&(b.len, b.ids)));
+    let mut out: Vec<(Gram, u32)> = Vec::new();
+    for g in grams {
+        match out.last_mut() {
+            Some((last, count)) if *last == g => *count += 1,
+            _ => out.push((g, 1)),
         }
     }
-    counts
+    out
 }
 
 #[cfg(test)]
