@@ -337,7 +337,7 @@ fn gram_counts(ids: &[u32], (lo, hi): (usize, usize)) -> Vec<(Gram, u32)> {
 }
 
 fn run_lengths(mut grams: Vec<Gram>) -> Vec<(Gram, u32)> {
-    grams.sort_unstable_by(|a, b| (a.len, a.ids).cmp(&(b.len, b.ids)));
+    grams.sort_unstable_by_key(|g| (g.len, g.ids));
     let mut out: Vec<(Gram, u32)> = Vec::new();
     for g in grams {
         match out.last_mut() {
