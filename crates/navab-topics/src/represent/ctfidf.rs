@@ -396,6 +396,36 @@ impl CtfidfModel {
         self.representative_docs(topic, self.params.n_repr_docs)
     }
 
+    /// The topic's embedding for [`super::keybert_rerank`]: the mean of the embeddings of its
+    /// `n_repr_docs` representative documents (BERTopic's KeyBERT-inspired representation).
+    /// Row `i` of `doc_embeddings` embeds document `i` of the fitted corpus.
+    ///
+    /// # Errors
+    /// [`Error::Input`] if the rows are not one per document, a representative document's row
+    /// has a NaN or infinite value, or the topic has no document.
+    pub fn topic_vector(
+        &self,
+        topic: usize,
+        doc_embeddings: ndarray::ArrayView2<'_, f32>,
+    ) -> Result<ndarray::Array1<f32>> {
+        if doc_embeddings.nrows() != self.labels.len() {
+            return Err(Error::Input(format!(
+                "{} embedding rows for {} documents",
+                doc_embeddings.nrows(),
+                self.labels.len()
+            )));
+        }
+        let rows: Vec<usize> = self
+            .default_representative_docs(topic)
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        if rows.is_empty() {
+            return Err(Error::Input(format!("topic {topic} has no document")));
+        }
+        super::mean_vector(doc_embeddings.select(ndarray::Axis(0), &rows).view())
+    }
+
     /// The fitted vectorizer (vocabulary, tokenizer, dropped frequent tokens).
     pub fn vectorizer(&self) -> &CountVectorizer {
         &self.vectorizer
@@ -490,6 +520,15 @@ mod tests {
         assert!(model.topic_words(7).is_empty());
         assert!(model.representative_docs(7, 3).is_empty());
         assert!(CtfidfModel::fit(&docs, &[0, 1], &params).is_err());
+        let emb = ndarray::array![[1.0f32, 0.0], [0.0, 1.0], [3.0, 0.0]];
+        assert_eq!(
+            model.topic_vector(0, emb.view()).unwrap(),
+            ndarray::array![2.0f32, 0.0]
+        );
+        assert!(model
+            .topic_vector(0, emb.slice(ndarray::s![..2, ..]))
+            .is_err());
+        assert!(model.topic_vector(5, emb.view()).is_err());
         params.mmr_diversity = 1.5;
         assert!(matches!(
             CtfidfModel::fit(&docs, &[0, 1, 0], &params),
