@@ -1,1 +1,0 @@
-//! represent (work in progress).
