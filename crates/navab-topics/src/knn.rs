@@ -120,17 +120,29 @@ impl KnnParams {
     /// `delta` finite and `>= 0`, `max_candidates >= 1`, `max_iterations >= 1`).
     pub fn check(&self) -> Result<()> {
         if self.k < 2 {
-            return Err(Error::param("k", self.k, "must be at least 2 (the point itself and one neighbour)"));
+            return Err(Error::param(
+                "k",
+                self.k,
+                "must be at least 2 (the point itself and one neighbour)",
+            ));
         }
         check_threads(self.threads)?;
         if !(self.delta.is_finite() && self.delta >= 0.0) {
             return Err(Error::param("delta", self.delta, "must be finite and >= 0"));
         }
         if self.max_candidates == Some(0) {
-            return Err(Error::param("max_candidates", self.max_candidates, "must be at least 1"));
+            return Err(Error::param(
+                "max_candidates",
+                self.max_candidates,
+                "must be at least 1",
+            ));
         }
         if self.max_iterations == Some(0) {
-            return Err(Error::param("max_iterations", self.max_iterations, "must be at least 1"));
+            return Err(Error::param(
+                "max_iterations",
+                self.max_iterations,
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -138,7 +150,11 @@ impl KnnParams {
 
 pub(crate) fn check_threads(threads: Option<usize>) -> Result<()> {
     if threads == Some(0) {
-        return Err(Error::param("threads", threads, "must be at least 1 (or None for all cores)"));
+        return Err(Error::param(
+            "threads",
+            threads,
+            "must be at least 1 (or None for all cores)",
+        ));
     }
     Ok(())
 }
@@ -204,14 +220,23 @@ impl KnnGraph {
                 KnnMethod::NnDescent => nn_descent(&prepared, params),
                 _ => exact(&prepared, params.k),
             };
-            KnnGraph { indices, distances, metric: params.metric, method }
+            KnnGraph {
+                indices,
+                distances,
+                metric: params.metric,
+                method,
+            }
         })
     }
 
     /// A graph from precomputed lists (for example from another index), checked: same shape,
     /// indices below `n`, finite non-negative distances ascending per row, column 0 the point
     /// itself.
-    pub fn from_parts(indices: Array2<u32>, distances: Array2<f32>, metric: Metric) -> Result<Self> {
+    pub fn from_parts(
+        indices: Array2<u32>,
+        distances: Array2<f32>,
+        metric: Metric,
+    ) -> Result<Self> {
         if indices.dim() != distances.dim() {
             return Err(Error::Input(format!(
                 "indices are {:?} but distances are {:?}",
@@ -221,17 +246,23 @@ impl KnnGraph {
         }
         let n = indices.nrows();
         if n == 0 || indices.ncols() < 2 {
-            return Err(Error::Input("a kNN graph needs at least one row and two columns".into()));
+            return Err(Error::Input(
+                "a kNN graph needs at least one row and two columns".into(),
+            ));
         }
         for i in 0..n {
             if indices[(i, 0)] as usize != i {
-                return Err(Error::Input(format!("row {i}: column 0 must be the point itself")));
+                return Err(Error::Input(format!(
+                    "row {i}: column 0 must be the point itself"
+                )));
             }
             let mut last = 0.0f32;
             for c in 0..indices.ncols() {
                 let (j, d) = (indices[(i, c)] as usize, distances[(i, c)]);
                 if j >= n {
-                    return Err(Error::Input(format!("row {i}: neighbour index {j} is not below {n}")));
+                    return Err(Error::Input(format!(
+                        "row {i}: neighbour index {j} is not below {n}"
+                    )));
                 }
                 if !(d.is_finite() && d >= last) {
                     return Err(Error::Input(format!(
@@ -241,7 +272,12 @@ impl KnnGraph {
                 last = d;
             }
         }
-        Ok(Self { indices, distances, metric, method: KnnMethod::Exact })
+        Ok(Self {
+            indices,
+            distances,
+            metric,
+            method: KnnMethod::Exact,
+        })
     }
 
     /// Number of points.
@@ -305,7 +341,11 @@ impl KnnGraph {
                 found += usize::from(mine.contains(j));
             }
         }
-        Ok(if total == 0 { 1.0 } else { found as f64 / total as f64 })
+        Ok(if total == 0 {
+            1.0
+        } else {
+            found as f64 / total as f64
+        })
     }
 }
 
@@ -320,7 +360,10 @@ pub(crate) fn validate_points(data: ArrayView2<f32>, metric: Metric) -> Result<(
     }
     for (i, row) in data.outer_iter().enumerate() {
         if let Some(c) = row.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Input(format!("row {i}: value {} at column {c} is not finite", row[c])));
+            return Err(Error::Input(format!(
+                "row {i}: value {} at column {c} is not finite",
+                row[c]
+            )));
         }
         if metric == Metric::Cosine && row.iter().all(|&v| v == 0.0) {
             return Err(Error::Input(format!(
@@ -344,12 +387,23 @@ impl Prepared {
         if metric == Metric::Cosine {
             for mut row in rows.outer_iter_mut() {
                 // f64 norm so that the unit rows do not depend on summation rounding.
-                let norm = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
+                let norm = row
+                    .iter()
+                    .map(|&v| f64::from(v) * f64::from(v))
+                    .sum::<f64>()
+                    .sqrt();
                 row.mapv_inplace(|v| (f64::from(v) / norm) as f32);
             }
         }
-        let sq_norms = rows.outer_iter().map(|r| dot(r.as_slice().expect("owned"), r.as_slice().expect("owned"))).collect();
-        Self { rows, sq_norms, metric }
+        let sq_norms = rows
+            .outer_iter()
+            .map(|r| dot(r.as_slice().expect("owned"), r.as_slice().expect("owned")))
+            .collect();
+        Self {
+            rows,
+            sq_norms,
+            metric,
+        }
     }
 
     fn row(&self, i: usize) -> &[f32] {
@@ -425,7 +479,8 @@ fn exact_block_rows(n: usize) -> usize {
 pub(crate) fn distance_tile(p: &Prepared, i0: usize, rows: usize, tile: &mut [f32]) {
     let n = p.rows.nrows();
     let a = p.rows.slice(ndarray::s![i0..i0 + rows, ..]);
-    let mut c = ArrayViewMut2::from_shape((rows, n), &mut tile[..rows * n]).expect("rows * n values");
+    let mut c =
+        ArrayViewMut2::from_shape((rows, n), &mut tile[..rows * n]).expect("rows * n values");
     general_mat_mul(1.0, &a, &p.rows.t(), 0.0, &mut c);
     for r in 0..rows {
         let line = &mut tile[r * n..(r + 1) * n];
@@ -444,8 +499,11 @@ pub(crate) fn distance_tile(p: &Prepared, i0: usize, rows: usize, tile: &mut [f3
 /// Exact kNN: tiles of rows against all rows, each tile's rows selected independently, so the
 /// result does not depend on how tiles are spread over threads.
 fn exact(p: &Prepared, k: usize) -> (Array2<u32>, Array2<f32>) {
+    exact_in_tiles(p, k, exact_block_rows(p.rows.nrows()))
+}
+
+fn exact_in_tiles(p: &Prepared, k: usize, block: usize) -> (Array2<u32>, Array2<f32>) {
     let n = p.rows.nrows();
-    let block = exact_block_rows(n);
     let mut indices = Array2::<u32>::zeros((n, k));
     let mut distances = Array2::<f32>::zeros((n, k));
     let idx_slice = indices.as_slice_mut().expect("standard layout");
@@ -464,7 +522,12 @@ fn exact(p: &Prepared, k: usize) -> (Array2<u32>, Array2<f32>) {
                     let i = i0 + r;
                     let line = &tile[r * n..(r + 1) * n];
                     cand.clear();
-                    cand.extend(line.iter().enumerate().filter(|&(j, _)| j != i).map(|(j, &d)| (d, j as u32)));
+                    cand.extend(
+                        line.iter()
+                            .enumerate()
+                            .filter(|&(j, _)| j != i)
+                            .map(|(j, &d)| (d, j as u32)),
+                    );
                     let m = k - 1;
                     if m < cand.len() {
                         cand.select_nth_unstable_by(m - 1, by_distance_then_index);
@@ -528,7 +591,12 @@ const EMPTY: u32 = u32::MAX;
 
 impl Heaps {
     fn new(n: usize, m: usize) -> Self {
-        Self { m, dist: vec![f32::INFINITY; n * m], idx: vec![EMPTY; n * m], new: vec![false; n * m] }
+        Self {
+            m,
+            dist: vec![f32::INFINITY; n * m],
+            idx: vec![EMPTY; n * m],
+            new: vec![false; n * m],
+        }
     }
 
     fn threshold(&self, i: usize) -> f32 {
@@ -540,7 +608,9 @@ impl Heaps {
 /// yet; returns whether it entered.
 fn heap_push(dist: &mut [f32], idx: &mut [u32], new: &mut [bool], d: f32, j: u32) -> bool {
     let m = dist.len();
-    let worse = |da: f32, ia: u32, db: f32, ib: u32| by_distance_then_index(&(da, ia), &(db, ib)) == Ordering::Greater;
+    let worse = |da: f32, ia: u32, db: f32, ib: u32| {
+        by_distance_then_index(&(da, ia), &(db, ib)) == Ordering::Greater
+    };
     if !worse(dist[0], idx[0], d, j) {
         return false;
     }
@@ -582,7 +652,10 @@ struct Candidates {
 
 impl Candidates {
     fn new(n: usize, cap: usize) -> Self {
-        Self { cap, items: vec![Vec::new(); n] }
+        Self {
+            cap,
+            items: vec![Vec::new(); n],
+        }
     }
 
     /// Offers `j` to point `i`'s list. The kept set depends only on the offers, not their order,
@@ -594,7 +667,8 @@ impl Candidates {
         }
         if list.len() < self.cap {
             list.push((priority, j));
-        } else if let Some((worst, _)) = list.iter().enumerate().max_by_key(|&(_, &(p, x))| (p, x)) {
+        } else if let Some((worst, _)) = list.iter().enumerate().max_by_key(|&(_, &(p, x))| (p, x))
+        {
             if (priority, j) < list[worst] {
                 list[worst] = (priority, j);
             }
@@ -617,7 +691,9 @@ fn nn_descent(p: &Prepared, params: &KnnParams) -> (Array2<u32>, Array2<f32>) {
     let n = p.rows.nrows();
     let k = params.k;
     let m = k - 1;
-    let max_iter = params.max_iterations.unwrap_or_else(|| ((n as f64).log2().round() as usize).max(5));
+    let max_iter = params
+        .max_iterations
+        .unwrap_or_else(|| ((n as f64).log2().round() as usize).max(5));
     let cap = params.max_candidates.unwrap_or_else(|| k.max(30).min(60));
     let seed = params.seed;
     let mut heaps = Heaps::new(n, m);
@@ -653,7 +729,11 @@ fn nn_descent(p: &Prepared, params: &KnnParams) -> (Array2<u32>, Array2<f32>) {
                 }
                 let pr_fwd = SplitMix::keyed(seed ^ iter as u64, i as u64, u64::from(j)).next_u64();
                 let pr_rev = SplitMix::keyed(seed ^ iter as u64, u64::from(j), i as u64).next_u64();
-                let target = if heaps.new[i * m + s] { &mut new_c } else { &mut old_c };
+                let target = if heaps.new[i * m + s] {
+                    &mut new_c
+                } else {
+                    &mut old_c
+                };
                 target.offer(i, j, pr_fwd);
                 target.offer(j as usize, i as u32, pr_rev);
             }
@@ -751,7 +831,11 @@ fn nn_descent(p: &Prepared, params: &KnnParams) -> (Array2<u32>, Array2<f32>) {
         distances[(i, 0)] = 0.0;
         for (c, (d, j)) in row.into_iter().enumerate() {
             // A point with too few distinct others keeps EMPTY slots; point them at itself.
-            let (j, d) = if j == EMPTY { (i as u32, 0.0) } else { (j, p.finish(d)) };
+            let (j, d) = if j == EMPTY {
+                (i as u32, 0.0)
+            } else {
+                (j, p.finish(d))
+            };
             indices[(i, c + 1)] = j;
             distances[(i, c + 1)] = d;
         }
@@ -778,9 +862,18 @@ mod tests {
                     .map(|j| {
                         let (a, b) = (data.row(i), data.row(j));
                         let d = match metric {
-                            Metric::Euclidean => a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>().sqrt(),
+                            Metric::Euclidean => a
+                                .iter()
+                                .zip(b)
+                                .map(|(x, y)| f64::from(x - y).powi(2))
+                                .sum::<f64>()
+                                .sqrt(),
                             Metric::Cosine => {
-                                let ab: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+                                let ab: f64 = a
+                                    .iter()
+                                    .zip(b)
+                                    .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                                    .sum();
                                 let aa: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum();
                                 let bb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum();
                                 1.0 - ab / (aa.sqrt() * bb.sqrt())
@@ -800,7 +893,11 @@ mod tests {
     fn exact_equals_brute_force() {
         for metric in [Metric::Euclidean, Metric::Cosine] {
             let data = random(300, 12, 7);
-            let g = KnnGraph::build(data.view(), &KnnParams::new(8).metric(metric).method(KnnMethod::Exact)).unwrap();
+            let g = KnnGraph::build(
+                data.view(),
+                &KnnParams::new(8).metric(metric).method(KnnMethod::Exact),
+            )
+            .unwrap();
             let truth = brute(&data, 8, metric);
             for i in 0..300 {
                 let (idx, dist) = g.neighbors(i);
@@ -810,17 +907,39 @@ mod tests {
                 let want: Vec<usize> = truth[i].iter().map(|x| x.1).collect();
                 assert_eq!(ours, want, "row {i} {metric:?}");
                 for (d, t) in dist[1..].iter().zip(&truth[i]) {
-                    assert!((f64::from(*d) - t.0).abs() < 1e-4, "row {i}: {d} vs {}", t.0);
+                    assert!(
+                        (f64::from(*d) - t.0).abs() < 1e-4,
+                        "row {i}: {d} vs {}",
+                        t.0
+                    );
                 }
             }
         }
     }
 
     #[test]
+    fn tile_size_does_not_change_the_result() {
+        let data = random(101, 5, 9);
+        let p = Prepared::new(data.view(), Metric::Cosine);
+        let whole = exact_in_tiles(&p, 6, 512);
+        for block in [1, 7, 16] {
+            assert_eq!(exact_in_tiles(&p, 6, block), whole, "block {block}");
+        }
+    }
+
+    #[test]
     fn nn_descent_recall_and_thread_independence() {
         let data = random(1500, 8, 3);
-        let exact = KnnGraph::build(data.view(), &KnnParams::new(10).metric(Metric::Euclidean).method(KnnMethod::Exact)).unwrap();
-        let params = KnnParams::new(10).metric(Metric::Euclidean).method(KnnMethod::NnDescent);
+        let exact = KnnGraph::build(
+            data.view(),
+            &KnnParams::new(10)
+                .metric(Metric::Euclidean)
+                .method(KnnMethod::Exact),
+        )
+        .unwrap();
+        let params = KnnParams::new(10)
+            .metric(Metric::Euclidean)
+            .method(KnnMethod::NnDescent);
         let one = KnnGraph::build(data.view(), &params.clone().threads(Some(1))).unwrap();
         let three = KnnGraph::build(data.view(), &params.threads(Some(3))).unwrap();
         assert_eq!(one, three);
@@ -831,19 +950,32 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         let empty = Array2::<f32>::zeros((0, 4));
-        assert!(matches!(KnnGraph::build(empty.view(), &KnnParams::new(2)), Err(Error::Input(_))));
+        assert!(matches!(
+            KnnGraph::build(empty.view(), &KnnParams::new(2)),
+            Err(Error::Input(_))
+        ));
         let mut data = random(10, 4, 1);
         data[(6, 2)] = f32::NAN;
-        let err = KnnGraph::build(data.view(), &KnnParams::new(3)).unwrap_err().to_string();
+        let err = KnnGraph::build(data.view(), &KnnParams::new(3))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("row 6"), "{err}");
         let mut data = random(10, 4, 1);
         data.row_mut(4).fill(0.0);
-        let err = KnnGraph::build(data.view(), &KnnParams::new(3)).unwrap_err().to_string();
+        let err = KnnGraph::build(data.view(), &KnnParams::new(3))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("row 4"), "{err}");
         assert!(KnnGraph::build(data.view(), &KnnParams::new(3).metric(Metric::Euclidean)).is_ok());
         let data = random(5, 4, 1);
-        assert!(matches!(KnnGraph::build(data.view(), &KnnParams::new(6)), Err(Error::Input(_))));
-        assert!(matches!(KnnGraph::build(data.view(), &KnnParams::new(1)), Err(Error::InvalidParam { .. })));
+        assert!(matches!(
+            KnnGraph::build(data.view(), &KnnParams::new(6)),
+            Err(Error::Input(_))
+        ));
+        assert!(matches!(
+            KnnGraph::build(data.view(), &KnnParams::new(1)),
+            Err(Error::InvalidParam { .. })
+        ));
     }
 
     #[test]

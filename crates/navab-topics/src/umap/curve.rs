@@ -15,9 +15,20 @@ pub fn find_ab_params(spread: f32, min_dist: f32) -> (f32, f32) {
     let xs: Vec<f64> = (0..300).map(|i| 3.0 * spread * i as f64 / 299.0).collect();
     let ys: Vec<f64> = xs
         .iter()
-        .map(|&x| if x < min_dist { 1.0 } else { (-(x - min_dist) / spread).exp() })
+        .map(|&x| {
+            if x < min_dist {
+                1.0
+            } else {
+                (-(x - min_dist) / spread).exp()
+            }
+        })
         .collect();
-    let cost = |a: f64, b: f64| -> f64 { xs.iter().zip(&ys).map(|(&x, &y)| (curve(a, b, x) - y).powi(2)).sum() };
+    let cost = |a: f64, b: f64| -> f64 {
+        xs.iter()
+            .zip(&ys)
+            .map(|(&x, &y)| (curve(a, b, x) - y).powi(2))
+            .sum()
+    };
     let (mut a, mut b) = (1.0f64, 1.0f64);
     let mut lambda = 1e-3;
     let mut current = cost(a, b);
@@ -85,7 +96,11 @@ mod tests {
         (0..300)
             .map(|i| {
                 let x = 3.0 * spread * i as f64 / 299.0;
-                let y = if x < min_dist { 1.0 } else { (-(x - min_dist) / spread).exp() };
+                let y = if x < min_dist {
+                    1.0
+                } else {
+                    (-(x - min_dist) / spread).exp()
+                };
                 (curve(a, b, x) - y).powi(2)
             })
             .sum()

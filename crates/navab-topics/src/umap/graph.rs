@@ -36,7 +36,11 @@ impl FuzzyGraph {
     pub(crate) fn pruned(&self, n_epochs: usize) -> FuzzyGraph {
         let max = self.weights.iter().copied().fold(0.0f32, f32::max);
         let cut = max / n_epochs.max(1) as f32;
-        let mut out = FuzzyGraph { indptr: vec![0], cols: Vec::new(), weights: Vec::new() };
+        let mut out = FuzzyGraph {
+            indptr: vec![0],
+            cols: Vec::new(),
+            weights: Vec::new(),
+        };
         for i in 0..self.n_points() {
             let (cols, weights) = self.row(i);
             for (&c, &w) in cols.iter().zip(weights) {
@@ -87,7 +91,11 @@ pub(crate) fn smooth_knn_dist(knn: &KnnGraph, local_connectivity: f32) -> (Vec<f
                     .iter()
                     .map(|&d| {
                         let x = d - rho;
-                        if x > 0.0 { (-x / mid).exp() } else { 1.0 }
+                        if x > 0.0 {
+                            (-x / mid).exp()
+                        } else {
+                            1.0
+                        }
                     })
                     .sum();
                 if (psum - target).abs() < SMOOTH_K_TOLERANCE {
@@ -98,11 +106,19 @@ pub(crate) fn smooth_knn_dist(knn: &KnnGraph, local_connectivity: f32) -> (Vec<f
                     mid = (lo + hi) / 2.0;
                 } else {
                     lo = mid;
-                    mid = if hi == f32::INFINITY { mid * 2.0 } else { (lo + hi) / 2.0 };
+                    mid = if hi == f32::INFINITY {
+                        mid * 2.0
+                    } else {
+                        (lo + hi) / 2.0
+                    };
                 }
             }
             let mean_i = dists.iter().sum::<f32>() / k as f32;
-            let floor = if rho > 0.0 { MIN_K_DIST_SCALE * mean_i } else { MIN_K_DIST_SCALE * mean_all };
+            let floor = if rho > 0.0 {
+                MIN_K_DIST_SCALE * mean_i
+            } else {
+                MIN_K_DIST_SCALE * mean_all
+            };
             (rho, mid.max(floor))
         })
         .unzip()
@@ -110,7 +126,11 @@ pub(crate) fn smooth_knn_dist(knn: &KnnGraph, local_connectivity: f32) -> (Vec<f
 
 /// The symmetric fuzzy graph of a kNN graph: memberships, then
 /// `mix · (W + Wᵀ - W∘Wᵀ) + (1 - mix) · W∘Wᵀ`.
-pub(crate) fn fuzzy_simplicial_set(knn: &KnnGraph, local_connectivity: f32, mix: f32) -> FuzzyGraph {
+pub(crate) fn fuzzy_simplicial_set(
+    knn: &KnnGraph,
+    local_connectivity: f32,
+    mix: f32,
+) -> FuzzyGraph {
     let n = knn.n_points();
     let (rhos, sigmas) = smooth_knn_dist(knn, local_connectivity);
     // (row, col, is_transposed, weight); keys are unique, so the sort is deterministic.
@@ -123,20 +143,32 @@ pub(crate) fn fuzzy_simplicial_set(knn: &KnnGraph, local_connectivity: f32, mix:
                 if j as usize == i {
                     return None;
                 }
-                let w = if d - rho <= 0.0 || sigma == 0.0 { 1.0 } else { (-(d - rho) / sigma).exp() };
+                let w = if d - rho <= 0.0 || sigma == 0.0 {
+                    1.0
+                } else {
+                    (-(d - rho) / sigma).exp()
+                };
                 (w > 0.0).then_some((i as u32, j, w))
             })
         })
         .flat_map_iter(|(i, j, w)| [(i, j, false, w), (j, i, true, w)])
         .collect();
     entries.par_sort_unstable_by_key(|&(r, c, t, _)| (r, c, t));
-    let mut g = FuzzyGraph { indptr: vec![0; n + 1], cols: Vec::new(), weights: Vec::new() };
+    let mut g = FuzzyGraph {
+        indptr: vec![0; n + 1],
+        cols: Vec::new(),
+        weights: Vec::new(),
+    };
     let mut e = 0;
     while e < entries.len() {
         let (r, c) = (entries[e].0, entries[e].1);
         let (mut w, mut wt) = (0.0f32, 0.0f32);
         while e < entries.len() && entries[e].0 == r && entries[e].1 == c {
-            if entries[e].2 { wt = entries[e].3 } else { w = entries[e].3 }
+            if entries[e].2 {
+                wt = entries[e].3
+            } else {
+                w = entries[e].3
+            }
             e += 1;
         }
         let prod = w * wt;
@@ -164,12 +196,22 @@ mod tests {
         use rand::{rngs::StdRng, Rng, SeedableRng};
         let mut rng = StdRng::seed_from_u64(5);
         let data = Array2::from_shape_fn((80, 3), |_| rng.random::<f32>());
-        let knn = KnnGraph::build(data.view(), &KnnParams::new(6).metric(Metric::Euclidean)).unwrap();
+        let knn =
+            KnnGraph::build(data.view(), &KnnParams::new(6).metric(Metric::Euclidean)).unwrap();
         let (rhos, sigmas) = smooth_knn_dist(&knn, 1.0);
         for i in 0..80 {
             let d = knn.neighbors(i).1;
             assert_eq!(rhos[i], d.iter().copied().find(|&x| x > 0.0).unwrap_or(0.0));
-            let s: f32 = d[1..].iter().map(|&x| if x - rhos[i] > 0.0 { (-(x - rhos[i]) / sigmas[i]).exp() } else { 1.0 }).sum();
+            let s: f32 = d[1..]
+                .iter()
+                .map(|&x| {
+                    if x - rhos[i] > 0.0 {
+                        (-(x - rhos[i]) / sigmas[i]).exp()
+                    } else {
+                        1.0
+                    }
+                })
+                .sum();
             assert!((s - 6f32.log2()).abs() < 1e-3, "row {i}: {s}");
         }
         let g = fuzzy_simplicial_set(&knn, 1.0, 1.0);

@@ -18,14 +18,21 @@ const FILTER_DEGREE: usize = 16;
 const MAX_ROUNDS: usize = 80;
 
 /// The initial `n × n_components` layout (row-major) and the initialisation used.
-pub(crate) fn initial_layout(data: ArrayView2<f32>, g: &FuzzyGraph, params: &UmapParams, notes: &mut Vec<String>) -> (Vec<f32>, Init) {
+pub(crate) fn initial_layout(
+    data: ArrayView2<f32>,
+    g: &FuzzyGraph,
+    params: &UmapParams,
+    notes: &mut Vec<String>,
+) -> (Vec<f32>, Init) {
     let n = data.nrows();
     let nc = params.n_components;
     let mut init = params.init;
     let mut coords: Option<Vec<f64>> = None;
     if init == Init::Spectral {
         if n < nc + 2 {
-            notes.push(format!("spectral init needs more than n_components + 1 points ({n}); used random"));
+            notes.push(format!(
+                "spectral init needs more than n_components + 1 points ({n}); used random"
+            ));
             init = Init::Random;
         } else {
             coords = spectral(g, nc, params.seed);
@@ -37,7 +44,9 @@ pub(crate) fn initial_layout(data: ArrayView2<f32>, g: &FuzzyGraph, params: &Uma
     }
     if init == Init::Pca {
         if data.ncols() < nc || n < 2 {
-            notes.push(format!("PCA init needs at least n_components = {nc} features; used random"));
+            notes.push(format!(
+                "PCA init needs at least n_components = {nc} features; used random"
+            ));
             init = Init::Random;
         } else {
             coords = Some(pca(data, nc));
@@ -46,12 +55,21 @@ pub(crate) fn initial_layout(data: ArrayView2<f32>, g: &FuzzyGraph, params: &Uma
     let mut out = match (init, coords) {
         (Init::Random, _) | (_, None) => {
             let mut rng = SplitMix::keyed(params.seed, 0x7A4D, 0);
-            (0..n * nc).map(|_| (rng.unit_f64() * 20.0 - 10.0) as f32).collect()
+            (0..n * nc)
+                .map(|_| (rng.unit_f64() * 20.0 - 10.0) as f32)
+                .collect()
         }
         (_, Some(c)) => noisy_scale(&c, params.seed),
     };
     min_max_columns(&mut out, nc);
-    (out, if init == Init::Spectral || init == Init::Pca { init } else { Init::Random })
+    (
+        out,
+        if init == Init::Spectral || init == Init::Pca {
+            init
+        } else {
+            Init::Random
+        },
+    )
 }
 
 /// Scales so that the largest |coordinate| is 10, then adds N(0, 1e-4) noise (umap-learn's
@@ -81,7 +99,11 @@ fn min_max_columns(out: &mut [f32], nc: usize) {
         }
         let span = hi - lo;
         for v in out.iter_mut().skip(c).step_by(nc) {
-            *v = if span > 0.0 { 10.0 * (*v - lo) / span } else { 0.0 };
+            *v = if span > 0.0 {
+                10.0 * (*v - lo) / span
+            } else {
+                0.0
+            };
         }
     }
 }
@@ -127,11 +149,13 @@ fn project_out(u: &[f64], v: &mut [f64], b: usize) {
     for part in parts {
         c.iter_mut().zip(part).for_each(|(a, x)| *a += x);
     }
-    v.par_chunks_mut(REDUCE_ROWS * b).zip(u.par_chunks(REDUCE_ROWS)).for_each(|(vc, uc)| {
-        for (vr, &ui) in vc.chunks_exact_mut(b).zip(uc) {
-            vr.iter_mut().zip(&c).for_each(|(x, &cl)| *x -= ui * cl);
-        }
-    });
+    v.par_chunks_mut(REDUCE_ROWS * b)
+        .zip(u.par_chunks(REDUCE_ROWS))
+        .for_each(|(vc, uc)| {
+            for (vr, &ui) in vc.chunks_exact_mut(b).zip(uc) {
+                vr.iter_mut().zip(&c).for_each(|(x, &cl)| *x -= ui * cl);
+            }
+        });
 }
 
 /// Orthonormalises the columns of `v` by Cholesky QR, twice for accuracy; `false` when the
@@ -139,7 +163,9 @@ fn project_out(u: &[f64], v: &mut [f64], b: usize) {
 fn orthonormalise(v: &mut [f64], b: usize) -> bool {
     for _ in 0..2 {
         let g = gram(v, v, b);
-        let Some(r) = cholesky_upper(&g, b) else { return false };
+        let Some(r) = cholesky_upper(&g, b) else {
+            return false;
+        };
         // Each row x solves x R = v_row.
         v.par_chunks_mut(b).for_each(|row| {
             for j in 0..b {
@@ -189,7 +215,11 @@ pub(crate) fn symmetric_eigen(a: &[f64], m: usize) -> (Vec<f64>, Vec<f64>) {
     }
     let norm: f64 = a.iter().map(|x| x * x).sum::<f64>().sqrt();
     for _sweep in 0..100 {
-        let off: f64 = (0..m).flat_map(|p| (0..m).filter(move |&q| q != p).map(move |q| (p, q))).map(|(p, q)| a[p * m + q].powi(2)).sum::<f64>().sqrt();
+        let off: f64 = (0..m)
+            .flat_map(|p| (0..m).filter(move |&q| q != p).map(move |q| (p, q)))
+            .map(|(p, q)| a[p * m + q].powi(2))
+            .sum::<f64>()
+            .sqrt();
         if off <= 1e-15 * norm.max(1e-300) {
             break;
         }
@@ -248,7 +278,9 @@ impl NormalisedAdjacency<'_> {
             for (&j, &w) in cols.iter().zip(ws) {
                 let j = j as usize;
                 let f = f64::from(w) * self.dinv[i] * self.dinv[j];
-                o.iter_mut().zip(&x[j * b..(j + 1) * b]).for_each(|(a, &xv)| *a += f * xv);
+                o.iter_mut()
+                    .zip(&x[j * b..(j + 1) * b])
+                    .for_each(|(a, &xv)| *a += f * xv);
             }
         });
     }
@@ -268,11 +300,13 @@ fn rayleigh_ritz(v: &mut Vec<f64>, mv: &mut Vec<f64>, b: usize) -> (Vec<f64>, Ve
     let (theta, q) = symmetric_eigen(&h, b);
     let rotate = |x: &[f64]| -> Vec<f64> {
         let mut out = vec![0.0; x.len()];
-        out.par_chunks_mut(b).zip(x.par_chunks(b)).for_each(|(o, r)| {
-            for (c, oc) in o.iter_mut().enumerate() {
-                *oc = r.iter().enumerate().map(|(l, &xv)| xv * q[l * b + c]).sum();
-            }
-        });
+        out.par_chunks_mut(b)
+            .zip(x.par_chunks(b))
+            .for_each(|(o, r)| {
+                for (c, oc) in o.iter_mut().enumerate() {
+                    *oc = r.iter().enumerate().map(|(l, &xv)| xv * q[l * b + c]).sum();
+                }
+            });
         out
     };
     *v = rotate(v);
@@ -311,8 +345,13 @@ pub(crate) fn spectral(g: &FuzzyGraph, nc: usize, seed: u64) -> Option<Vec<f64>>
     if b < nc {
         return None;
     }
-    let degrees: Vec<f64> = (0..n).map(|i| g.row(i).1.iter().map(|&w| f64::from(w)).sum()).collect();
-    let dinv: Vec<f64> = degrees.iter().map(|&d| if d > 0.0 { 1.0 / d.sqrt() } else { 0.0 }).collect();
+    let degrees: Vec<f64> = (0..n)
+        .map(|i| g.row(i).1.iter().map(|&w| f64::from(w)).sum())
+        .collect();
+    let dinv: Vec<f64> = degrees
+        .iter()
+        .map(|&d| if d > 0.0 { 1.0 / d.sqrt() } else { 0.0 })
+        .collect();
     let norm = degrees.iter().sum::<f64>().sqrt();
     if norm == 0.0 {
         return None;
@@ -342,11 +381,16 @@ pub(crate) fn spectral(g: &FuzzyGraph, nc: usize, seed: u64) -> Option<Vec<f64>>
         let (e, c) = ((ub - lb) / 2.0, (ub + lb) / 2.0);
         // y = (M v - c v) / e; then y_{k+1} = 2 (M y_k - c y_k) / e - y_{k-1}.
         op.apply(&v, &mut y, b);
-        y.par_iter_mut().zip(v.par_iter()).for_each(|(yv, &x)| *yv = (*yv - c * x) / e);
+        y.par_iter_mut()
+            .zip(v.par_iter())
+            .for_each(|(yv, &x)| *yv = (*yv - c * x) / e);
         let mut prev = std::mem::take(&mut v);
         for _ in 1..FILTER_DEGREE {
             op.apply(&y, &mut tmp, b);
-            tmp.par_iter_mut().zip(y.par_iter()).zip(prev.par_iter()).for_each(|((t, &yv), &p)| *t = 2.0 * (*t - c * yv) / e - p);
+            tmp.par_iter_mut()
+                .zip(y.par_iter())
+                .zip(prev.par_iter())
+                .for_each(|((t, &yv), &p)| *t = 2.0 * (*t - c * yv) / e - p);
             // Rotate (prev, y, tmp) -> (y, tmp, prev).
             std::mem::swap(&mut prev, &mut y);
             std::mem::swap(&mut y, &mut tmp);
@@ -361,7 +405,9 @@ pub(crate) fn spectral(g: &FuzzyGraph, nc: usize, seed: u64) -> Option<Vec<f64>>
         theta = t;
         if res[..nc].iter().all(|&r| r < SPECTRAL_TOL) {
             let mut out = vec![0.0; n * nc];
-            out.par_chunks_mut(nc).zip(v.par_chunks(b)).for_each(|(o, r)| o.copy_from_slice(&r[..nc]));
+            out.par_chunks_mut(nc)
+                .zip(v.par_chunks(b))
+                .for_each(|(o, r)| o.copy_from_slice(&r[..nc]));
             return Some(out);
         }
         // y/tmp are overwritten next round; keep prev's allocation as tmp.
@@ -378,7 +424,10 @@ pub(crate) fn pca(data: ArrayView2<f32>, nc: usize) -> Vec<f64> {
         .par_iter()
         .map(|&r0| {
             let mut s = vec![0.0; d];
-            for row in data.slice(ndarray::s![r0..(r0 + REDUCE_ROWS).min(n), ..]).outer_iter() {
+            for row in data
+                .slice(ndarray::s![r0..(r0 + REDUCE_ROWS).min(n), ..])
+                .outer_iter()
+            {
                 s.iter_mut().zip(row).for_each(|(a, &x)| *a += f64::from(x));
             }
             s
@@ -393,7 +442,8 @@ pub(crate) fn pca(data: ArrayView2<f32>, nc: usize) -> Vec<f64> {
         .par_iter()
         .map(|&r0| {
             let block = data.slice(ndarray::s![r0..(r0 + REDUCE_ROWS).min(n), ..]);
-            let centred = Array2::from_shape_fn(block.dim(), |(i, j)| f64::from(block[(i, j)]) - mean[j]);
+            let centred =
+                Array2::from_shape_fn(block.dim(), |(i, j)| f64::from(block[(i, j)]) - mean[j]);
             let mut c = Array2::<f64>::zeros((d, d));
             general_mat_mul(1.0, &centred.t(), &centred, 0.0, &mut c);
             c
@@ -408,7 +458,11 @@ pub(crate) fn pca(data: ArrayView2<f32>, nc: usize) -> Vec<f64> {
     out.par_chunks_mut(nc).enumerate().for_each(|(i, o)| {
         let row = data.row(i);
         for (c, oc) in o.iter_mut().enumerate() {
-            *oc = row.iter().enumerate().map(|(j, &x)| (f64::from(x) - mean[j]) * vecs[j * d + c]).sum();
+            *oc = row
+                .iter()
+                .enumerate()
+                .map(|(j, &x)| (f64::from(x) - mean[j]) * vecs[j * d + c])
+                .sum();
         }
     });
     out
@@ -436,7 +490,11 @@ mod tests {
         // A ring of 40 points: the normalised adjacency's leading non-trivial eigenvectors are
         // cos/sin of the angle, eigenvalue cos(2π/40).
         let n = 40;
-        let mut g = FuzzyGraph { indptr: vec![0], cols: Vec::new(), weights: Vec::new() };
+        let mut g = FuzzyGraph {
+            indptr: vec![0],
+            cols: Vec::new(),
+            weights: Vec::new(),
+        };
         for i in 0..n {
             let mut nb = [(i + n - 1) % n, (i + 1) % n];
             nb.sort();
@@ -447,7 +505,10 @@ mod tests {
             g.indptr.push(g.cols.len());
         }
         let v = spectral(&g, 2, 1).expect("converges");
-        let op = NormalisedAdjacency { g: &g, dinv: vec![1.0 / 2f64.sqrt(); n] };
+        let op = NormalisedAdjacency {
+            g: &g,
+            dinv: vec![1.0 / 2f64.sqrt(); n],
+        };
         let mut mv = vec![0.0; n * 2];
         op.apply(&v, &mut mv, 2);
         let lambda = (std::f64::consts::TAU / n as f64).cos();

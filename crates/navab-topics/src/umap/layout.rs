@@ -27,7 +27,15 @@ fn rdist(a: &[f32], b: &[f32]) -> f32 {
 /// the clipped attraction twice (once for `(i, j)` and once for `(j, i)`'s `move_other`), then
 /// `floor((t - next_negative) / epochs_per_negative_sample)` repulsions from points drawn
 /// with the generator keyed by `(seed, t, e)`.
-pub(crate) fn optimize(g: &FuzzyGraph, mut current: Vec<f32>, dim: usize, a: f32, b: f32, params: &UmapParams, n_epochs: usize) -> Vec<f32> {
+pub(crate) fn optimize(
+    g: &FuzzyGraph,
+    mut current: Vec<f32>,
+    dim: usize,
+    a: f32,
+    b: f32,
+    params: &UmapParams,
+    n_epochs: usize,
+) -> Vec<f32> {
     let n = g.n_points();
     let nnz = g.n_edges();
     if nnz == 0 || n_epochs == 0 {
@@ -35,9 +43,22 @@ pub(crate) fn optimize(g: &FuzzyGraph, mut current: Vec<f32>, dim: usize, a: f32
     }
     let max_w = g.weights.iter().copied().fold(0.0f32, f32::max);
     // umap-learn's make_epochs_per_sample: an edge of weight w fires every max_w / w epochs.
-    let epochs_per_sample: Vec<f64> = g.weights.iter().map(|&w| f64::from(max_w) / f64::from(w)).collect();
+    let epochs_per_sample: Vec<f64> = g
+        .weights
+        .iter()
+        .map(|&w| f64::from(max_w) / f64::from(w))
+        .collect();
     let neg_rate = params.negative_sample_rate as f64;
-    let epochs_per_negative: Vec<f64> = epochs_per_sample.iter().map(|&e| if neg_rate > 0.0 { e / neg_rate } else { f64::INFINITY }).collect();
+    let epochs_per_negative: Vec<f64> = epochs_per_sample
+        .iter()
+        .map(|&e| {
+            if neg_rate > 0.0 {
+                e / neg_rate
+            } else {
+                f64::INFINITY
+            }
+        })
+        .collect();
     let mut next_sample = epochs_per_sample.clone();
     let mut next_negative = epochs_per_negative.clone();
     let gamma = params.repulsion_strength;
@@ -74,7 +95,11 @@ pub(crate) fn optimize(g: &FuzzyGraph, mut current: Vec<f32>, dim: usize, a: f32
                     let other = &prev[j * dim..(j + 1) * dim];
                     for _ in 0..2 {
                         let d2 = rdist(me, other);
-                        let coeff = if d2 > 0.0 { -2.0 * a * b * d2.powf(b - 1.0) / (a * d2.powf(b) + 1.0) } else { 0.0 };
+                        let coeff = if d2 > 0.0 {
+                            -2.0 * a * b * d2.powf(b - 1.0) / (a * d2.powf(b) + 1.0)
+                        } else {
+                            0.0
+                        };
                         for (m, &o) in me.iter_mut().zip(other) {
                             *m += clip(coeff * (*m - o)) * alpha;
                         }

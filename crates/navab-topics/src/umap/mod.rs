@@ -181,32 +181,68 @@ impl UmapParams {
     /// Checks every field's range; the error names the field.
     pub fn check(&self) -> Result<()> {
         if self.n_neighbors < 2 {
-            return Err(Error::param("n_neighbors", self.n_neighbors, "must be at least 2 (the point itself and one neighbour)"));
+            return Err(Error::param(
+                "n_neighbors",
+                self.n_neighbors,
+                "must be at least 2 (the point itself and one neighbour)",
+            ));
         }
         if self.n_components < 1 {
-            return Err(Error::param("n_components", self.n_components, "must be at least 1"));
+            return Err(Error::param(
+                "n_components",
+                self.n_components,
+                "must be at least 1",
+            ));
         }
         if !(self.spread.is_finite() && self.spread > 0.0) {
-            return Err(Error::param("spread", self.spread, "must be finite and > 0"));
+            return Err(Error::param(
+                "spread",
+                self.spread,
+                "must be finite and > 0",
+            ));
         }
         if !(self.min_dist.is_finite() && self.min_dist >= 0.0 && self.min_dist <= self.spread) {
-            return Err(Error::param("min_dist", self.min_dist, "must be in [0, spread]"));
+            return Err(Error::param(
+                "min_dist",
+                self.min_dist,
+                "must be in [0, spread]",
+            ));
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(Error::param("learning_rate", self.learning_rate, "must be finite and > 0"));
+            return Err(Error::param(
+                "learning_rate",
+                self.learning_rate,
+                "must be finite and > 0",
+            ));
         }
         if !(self.repulsion_strength.is_finite() && self.repulsion_strength >= 0.0) {
-            return Err(Error::param("repulsion_strength", self.repulsion_strength, "must be finite and >= 0"));
+            return Err(Error::param(
+                "repulsion_strength",
+                self.repulsion_strength,
+                "must be finite and >= 0",
+            ));
         }
         if !(self.local_connectivity.is_finite() && self.local_connectivity >= 0.0) {
-            return Err(Error::param("local_connectivity", self.local_connectivity, "must be finite and >= 0"));
+            return Err(Error::param(
+                "local_connectivity",
+                self.local_connectivity,
+                "must be finite and >= 0",
+            ));
         }
         if !(0.0..=1.0).contains(&self.set_op_mix_ratio) {
-            return Err(Error::param("set_op_mix_ratio", self.set_op_mix_ratio, "must be in [0, 1]"));
+            return Err(Error::param(
+                "set_op_mix_ratio",
+                self.set_op_mix_ratio,
+                "must be in [0, 1]",
+            ));
         }
         if let Some((a, b)) = self.a_b {
             if !(a.is_finite() && a > 0.0 && b.is_finite() && b > 0.0) {
-                return Err(Error::param("a_b", self.a_b, "a and b must be finite and > 0"));
+                return Err(Error::param(
+                    "a_b",
+                    self.a_b,
+                    "a and b must be finite and > 0",
+                ));
             }
         }
         crate::knn::check_threads(self.threads)
@@ -267,13 +303,18 @@ pub fn fit(data: ArrayView2<f32>, params: &UmapParams) -> Result<UmapFit> {
     validate_points(data, params.metric)?;
     let n = data.nrows();
     if n < 2 {
-        return Err(Error::Input(format!("UMAP needs at least 2 points, got {n}")));
+        return Err(Error::Input(format!(
+            "UMAP needs at least 2 points, got {n}"
+        )));
     }
     let mut notes = Vec::new();
     let k = clamp_neighbors(params.n_neighbors, n, &mut notes);
     in_pool(params.threads, || {
         let start = Instant::now();
-        let knn_params = KnnParams::new(k).metric(params.metric).method(params.knn_method).seed(params.seed);
+        let knn_params = KnnParams::new(k)
+            .metric(params.metric)
+            .method(params.knn_method)
+            .seed(params.seed);
         let knn = KnnGraph::build(data, &knn_params)?;
         let knn_time = start.elapsed();
         let mut fit = fit_inner(data, &knn, params, notes)?;
@@ -311,13 +352,27 @@ fn clamp_neighbors(asked: usize, n: usize, notes: &mut Vec<String>) -> usize {
     k
 }
 
-fn fit_inner(data: ArrayView2<f32>, knn: &KnnGraph, params: &UmapParams, mut notes: Vec<String>) -> Result<UmapFit> {
+fn fit_inner(
+    data: ArrayView2<f32>,
+    knn: &KnnGraph,
+    params: &UmapParams,
+    mut notes: Vec<String>,
+) -> Result<UmapFit> {
     let n = data.nrows();
     let t0 = Instant::now();
-    let n_epochs = params.n_epochs.unwrap_or(if n <= 10_000 { 500 } else { 200 });
-    let fuzzy = graph::fuzzy_simplicial_set(knn, params.local_connectivity, params.set_op_mix_ratio);
+    let n_epochs = params
+        .n_epochs
+        .unwrap_or(if n <= 10_000 { 500 } else { 200 });
+    let fuzzy =
+        graph::fuzzy_simplicial_set(knn, params.local_connectivity, params.set_op_mix_ratio);
     // umap-learn prunes against the default epoch count when asked for very few epochs.
-    let prune_epochs = if n_epochs > 10 { n_epochs } else if n <= 10_000 { 500 } else { 200 };
+    let prune_epochs = if n_epochs > 10 {
+        n_epochs
+    } else if n <= 10_000 {
+        500
+    } else {
+        200
+    };
     let fuzzy = fuzzy.pruned(prune_epochs);
     let graph_time = t0.elapsed();
 
@@ -325,12 +380,23 @@ fn fit_inner(data: ArrayView2<f32>, knn: &KnnGraph, params: &UmapParams, mut not
     let (embedding, init_used) = init::initial_layout(data, &fuzzy, params, &mut notes);
     let init_time = t1.elapsed();
 
-    let (a, b) = params.a_b.unwrap_or_else(|| find_ab_params(params.spread, params.min_dist));
+    let (a, b) = params
+        .a_b
+        .unwrap_or_else(|| find_ab_params(params.spread, params.min_dist));
     let t2 = Instant::now();
-    let embedding = layout::optimize(&fuzzy, embedding, params.n_components, a, b, params, n_epochs);
+    let embedding = layout::optimize(
+        &fuzzy,
+        embedding,
+        params.n_components,
+        a,
+        b,
+        params,
+        n_epochs,
+    );
     let optimize_time = t2.elapsed();
     Ok(UmapFit {
-        embedding: Array2::from_shape_vec((n, params.n_components), embedding).map_err(|e| Error::Input(e.to_string()))?,
+        embedding: Array2::from_shape_vec((n, params.n_components), embedding)
+            .map_err(|e| Error::Input(e.to_string()))?,
         init_used,
         n_neighbors: knn.k(),
         n_epochs,
@@ -339,6 +405,11 @@ fn fit_inner(data: ArrayView2<f32>, knn: &KnnGraph, params: &UmapParams, mut not
         knn_method: knn.method(),
         n_edges: fuzzy.n_edges(),
         notes,
-        timings: UmapTimings { knn: Duration::ZERO, graph: graph_time, init: init_time, optimize: optimize_time },
+        timings: UmapTimings {
+            knn: Duration::ZERO,
+            graph: graph_time,
+            init: init_time,
+            optimize: optimize_time,
+        },
     })
 }

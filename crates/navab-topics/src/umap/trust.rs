@@ -3,7 +3,9 @@
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
-use crate::knn::{distance_tile, validate_points, KnnGraph, KnnMethod, KnnParams, Metric, Prepared};
+use crate::knn::{
+    distance_tile, validate_points, KnnGraph, KnnMethod, KnnParams, Metric, Prepared,
+};
 use crate::{Error, Result};
 
 /// Trustworthiness of `low` as an embedding of `high` at `k` neighbours, with Euclidean
@@ -34,14 +36,24 @@ use crate::{Error, Result};
 pub fn trustworthiness(high: ArrayView2<f32>, low: ArrayView2<f32>, k: usize) -> Result<f64> {
     let n = high.nrows();
     if low.nrows() != n {
-        return Err(Error::Input(format!("{n} high-dimensional rows but {} low-dimensional rows", low.nrows())));
+        return Err(Error::Input(format!(
+            "{n} high-dimensional rows but {} low-dimensional rows",
+            low.nrows()
+        )));
     }
     validate_points(high, Metric::Euclidean)?;
     validate_points(low, Metric::Euclidean)?;
     if k == 0 || 2 * n <= 3 * k + 1 {
-        return Err(Error::Input(format!("trustworthiness needs 1 <= k < n / 2; got k = {k} for {n} points")));
+        return Err(Error::Input(format!(
+            "trustworthiness needs 1 <= k < n / 2; got k = {k} for {n} points"
+        )));
     }
-    let low_knn = KnnGraph::build(low, &KnnParams::new(k + 1).metric(Metric::Euclidean).method(KnnMethod::Exact))?;
+    let low_knn = KnnGraph::build(
+        low,
+        &KnnParams::new(k + 1)
+            .metric(Metric::Euclidean)
+            .method(KnnMethod::Exact),
+    )?;
     let p = Prepared::new(high, Metric::Euclidean);
     let block = (4_000_000 / n).clamp(8, 256);
     let starts: Vec<usize> = (0..n).step_by(block).collect();
@@ -60,7 +72,11 @@ pub fn trustworthiness(high: ArrayView2<f32>, low: ArrayView2<f32>, k: usize) ->
                     for &j in &low_knn.neighbors(i).0[1..] {
                         let j = j as usize;
                         let dj = line[j];
-                        let rank = 1 + line.iter().enumerate().filter(|&(l, &dl)| l != i && (dl < dj || (dl == dj && l < j))).count();
+                        let rank = 1 + line
+                            .iter()
+                            .enumerate()
+                            .filter(|&(l, &dl)| l != i && (dl < dj || (dl == dj && l < j)))
+                            .count();
                         if rank > k {
                             sum += (rank - k) as f64;
                         }
