@@ -180,6 +180,62 @@ fn orthonormalise(v: &mut [f64], b: usize) -> bool {
     true
 }
 
+/// Column `p` · column `q` of a row-major block, summed over fixed chunks in order.
+fn column_dot(v: &[f64], b: usize, p: usize, q: usize) -> f64 {
+    v.par_chunks(REDUCE_ROWS * b)
+        .map(|c| c.chunks_exact(b).map(|r| r[p] * r[q]).sum::<f64>())
+        .collect::<Vec<f64>>()
+        .into_iter()
+        .sum()
+}
+
+/// Orthonormalises the columns of `v` (all kept orthogonal to unit vector `u0`): Cholesky QR
+/// when the columns are well conditioned; otherwise Gram–Schmidt, twice, replacing each column
+/// that has (numerically) vanished with a fresh seeded random one. The Chebyshev filter
+/// amplifies a repeated leading eigenvalue (one per connected component) so much that the
+/// other columns can collapse onto it.
+fn orthonormalise_or_refill(v: &mut [f64], b: usize, u0: &[f64], seed: u64, round: u64) {
+    if orthonormalise(v, b) {
+        return;
+    }
+    let n = u0.len();
+    for pass in 0..2 {
+        for q in 0..b {
+            let before = column_dot(v, b, q, q).sqrt();
+            for attempt in 0..4u64 {
+                for p in 0..q {
+                    let c = column_dot(v, b, p, q);
+                    v.par_chunks_mut(b).for_each(|r| r[q] -= c * r[p]);
+                }
+                let c: f64 = v
+                    .par_chunks(REDUCE_ROWS * b)
+                    .zip(u0.par_chunks(REDUCE_ROWS))
+                    .map(|(vc, uc)| {
+                        vc.chunks_exact(b)
+                            .zip(uc)
+                            .map(|(r, &u)| r[q] * u)
+                            .sum::<f64>()
+                    })
+                    .collect::<Vec<f64>>()
+                    .into_iter()
+                    .sum();
+                v.par_chunks_mut(b)
+                    .zip(u0.par_iter())
+                    .for_each(|(r, &u)| r[q] -= c * u);
+                let after = column_dot(v, b, q, q).sqrt();
+                if after > 1e-8 * before.max(f64::MIN_POSITIVE) && after > 0.0 {
+                    v.par_chunks_mut(b).for_each(|r| r[q] /= after);
+                    break;
+                }
+                // Vanished: start the column again from seeded noise.
+                let key = (round << 16) ^ ((pass as u64) << 12) ^ ((q as u64) << 4) ^ attempt;
+                let mut rng = SplitMix::keyed(seed ^ 0xF111, key, n as u64);
+                v.chunks_mut(b).for_each(|r| r[q] = rng.unit_f64() - 0.5);
+            }
+        }
+    }
+}
+
 /// Upper-triangular `R` with `Rᵀ R = g`, or `None` if `g` is not positive definite.
 fn cholesky_upper(g: &[f64], b: usize) -> Option<Vec<f64>> {
     let scale = (0..b).map(|i| g[i * b + i]).fold(0.0f64, f64::max);
@@ -367,15 +423,13 @@ pub(crate) fn spectral(g: &FuzzyGraph, nc: usize, seed: u64) -> Option<Vec<f64>>
         })
         .collect();
     project_out(&u0, &mut v, b);
-    if !orthonormalise(&mut v, b) {
-        return None;
-    }
+    orthonormalise_or_refill(&mut v, b, &u0, seed, 0);
     let mut mv = vec![0.0; n * b];
     op.apply(&v, &mut mv, b);
     let (mut theta, _) = rayleigh_ritz(&mut v, &mut mv, b);
     let mut y = vec![0.0; n * b];
     let mut tmp = vec![0.0; n * b];
-    for _round in 0..MAX_ROUNDS {
+    for round in 0..MAX_ROUNDS {
         // Damp [-1, ub], where ub is the block's smallest Ritz value.
         let (lb, ub) = (-1.0f64, theta[b - 1].min(theta[0] - 1e-12));
         let (e, c) = ((ub - lb) / 2.0, (ub + lb) / 2.0);
@@ -397,9 +451,7 @@ pub(crate) fn spectral(g: &FuzzyGraph, nc: usize, seed: u64) -> Option<Vec<f64>>
         }
         v = y.clone();
         project_out(&u0, &mut v, b);
-        if !orthonormalise(&mut v, b) {
-            return None;
-        }
+        orthonormalise_or_refill(&mut v, b, &u0, seed, round as u64 + 1);
         op.apply(&v, &mut mv, b);
         let (t, res) = rayleigh_ritz(&mut v, &mut mv, b);
         theta = t;
