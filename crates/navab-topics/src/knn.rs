@@ -695,7 +695,7 @@ fn nn_descent(p: &Prepared, params: &KnnParams) -> (Array2<u32>, Array2<f32>) {
     let max_iter = params
         .max_iterations
         .unwrap_or_else(|| ((n as f64).log2().round() as usize).max(5));
-    let cap = params.max_candidates.unwrap_or_else(|| k.max(30).min(60));
+    let cap = params.max_candidates.unwrap_or_else(|| k.clamp(30, 60));
     let seed = params.seed;
     let mut heaps = Heaps::new(n, m);
 
@@ -900,14 +900,14 @@ mod tests {
             )
             .unwrap();
             let truth = brute(&data, 8, metric);
-            for i in 0..300 {
+            for (i, want_row) in truth.iter().enumerate() {
                 let (idx, dist) = g.neighbors(i);
                 assert_eq!(idx[0] as usize, i);
                 assert_eq!(dist[0], 0.0);
                 let ours: Vec<usize> = idx[1..].iter().map(|&j| j as usize).collect();
-                let want: Vec<usize> = truth[i].iter().map(|x| x.1).collect();
+                let want: Vec<usize> = want_row.iter().map(|x| x.1).collect();
                 assert_eq!(ours, want, "row {i} {metric:?}");
-                for (d, t) in dist[1..].iter().zip(&truth[i]) {
+                for (d, t) in dist[1..].iter().zip(want_row) {
                     assert!(
                         (f64::from(*d) - t.0).abs() < 1e-4,
                         "row {i}: {d} vs {}",

@@ -245,7 +245,7 @@ fn cholesky_upper(g: &[f64], b: usize) -> Option<Vec<f64>> {
         for l in 0..j {
             d -= r[l * b + j] * r[l * b + j];
         }
-        if !(d > 1e-14 * scale) {
+        if d.is_nan() || d <= 1e-14 * scale {
             return None;
         }
         let djj = d.sqrt();

@@ -9,22 +9,6 @@ use crate::knn::SplitMix;
 /// Points per parallel task. Results do not depend on it (each point is computed alone).
 const CHUNK: usize = 128;
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fast_pow_matches_powf() {
-        for &x in &[1e-30f32, 1e-6, 0.01, 0.5, 1.0, 1.7, 3.0, 100.0, 1e6, 1e20] {
-            for &y in &[0.79f32, -0.21, 0.9, 1.5, -1.0] {
-                let (fast, exact) = (super::pow(x, y), x.powf(y));
-                assert!(
-                    ((fast - exact) / exact).abs() < 1e-5,
-                    "{x}^{y}: {fast} vs {exact}"
-                );
-            }
-        }
-    }
-}
-
 fn clip(v: f32) -> f32 {
     v.clamp(-4.0, 4.0)
 }
@@ -192,4 +176,20 @@ pub(crate) fn optimize(
         std::mem::swap(&mut current, &mut next);
     }
     current
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fast_pow_matches_powf() {
+        for &x in &[1e-30f32, 1e-6, 0.01, 0.5, 1.0, 1.7, 3.0, 100.0, 1e6, 1e20] {
+            for &y in &[0.79f32, -0.21, 0.9, 1.5, -1.0] {
+                let (fast, exact) = (super::pow(x, y), x.powf(y));
+                assert!(
+                    ((fast - exact) / exact).abs() < 1e-5,
+                    "{x}^{y}: {fast} vs {exact}"
+                );
+            }
+        }
+    }
 }
