@@ -109,7 +109,6 @@ pub(crate) fn optimize(
 
     for epoch in 0..n_epochs {
         let alpha = params.learning_rate * (1.0 - epoch as f32 / n_epochs as f32);
-        let t = epoch as f64;
         let prev = &current;
         // Split the per-edge state along chunk boundaries so each task owns its rows' edges.
         let mut tasks = Vec::with_capacity(n.div_ceil(CHUNK));
@@ -124,58 +123,111 @@ pub(crate) fn optimize(
             (ns_rest, nn_rest, pos_rest) = (r1, r2, r3);
             tasks.push((c0, c1, ns, nn, pos));
         }
-        tasks.into_par_iter().for_each(|(c0, c1, ns, nn, pos)| {
-            let base = g.indptr[c0];
-            let mut snap = vec![0.0f32; dim];
-            for i in c0..c1 {
-                let me = &mut pos[(i - c0) * dim..(i - c0 + 1) * dim];
-                me.copy_from_slice(&prev[i * dim..(i + 1) * dim]);
-                for e in g.indptr[i]..g.indptr[i + 1] {
-                    let le = e - base;
-                    if ns[le] > t {
-                        continue;
-                    }
-                    let j = g.cols[e] as usize;
-                    let other = &prev[j * dim..(j + 1) * dim];
-                    // The attraction of (i, j) and, for (j, i)'s move_other, once more.
-                    let d2 = rdist(me, other);
-                    let coeff = if d2 > 0.0 {
-                        let pb = pow(d2, b);
-                        -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
-                    } else {
-                        0.0
-                    };
-                    for (m, &o) in me.iter_mut().zip(other) {
-                        *m += 2.0 * clip(coeff * (*m - o)) * alpha;
-                    }
-                    ns[le] += epochs_per_sample[e];
-                    let n_neg = (((t - nn[le]) / epochs_per_negative[e]) as i64).max(0) as usize;
-                    let mut rng = SplitMix::keyed(params.seed, epoch as u64, e as u64);
-                    // Repulsions are all taken from the position after the attraction, so
-                    // they are independent of each other and the CPU overlaps them (a chain
-                    // of dependent pow/divisions was the SGD's bottleneck).
-                    snap.copy_from_slice(me);
-                    for _ in 0..n_neg {
-                        let k = rng.below(n);
-                        if k == i {
-                            continue;
-                        }
-                        let other = &prev[k * dim..(k + 1) * dim];
-                        let d2 = rdist(&snap, other);
-                        if d2 > 0.0 {
-                            let coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * pow(d2, b) + 1.0));
-                            for ((m, &sv), &o) in me.iter_mut().zip(&snap).zip(other) {
-                                *m += clip(coeff * (sv - o)) * alpha;
-                            }
-                        }
-                    }
-                    nn[le] += n_neg as f64 * epochs_per_negative[e];
-                }
-            }
-        });
+        let ctx = EpochContext {
+            g,
+            prev,
+            epochs_per_sample: &epochs_per_sample,
+            epochs_per_negative: &epochs_per_negative,
+            a,
+            b,
+            gamma,
+            alpha,
+            seed: params.seed,
+            epoch,
+        };
+        // Specialised for the common output sizes so the per-coordinate loops unroll.
+        tasks
+            .into_par_iter()
+            .for_each(|(c0, c1, ns, nn, pos)| match dim {
+                2 => chunk_epoch::<2>(&ctx, dim, c0, c1, ns, nn, pos),
+                3 => chunk_epoch::<3>(&ctx, dim, c0, c1, ns, nn, pos),
+                5 => chunk_epoch::<5>(&ctx, dim, c0, c1, ns, nn, pos),
+                10 => chunk_epoch::<10>(&ctx, dim, c0, c1, ns, nn, pos),
+                _ => chunk_epoch::<0>(&ctx, dim, c0, c1, ns, nn, pos),
+            });
         std::mem::swap(&mut current, &mut next);
     }
     current
+}
+
+/// What every task of one epoch reads.
+struct EpochContext<'a> {
+    g: &'a FuzzyGraph,
+    prev: &'a [f32],
+    epochs_per_sample: &'a [f64],
+    epochs_per_negative: &'a [f64],
+    a: f32,
+    b: f32,
+    gamma: f32,
+    alpha: f32,
+    seed: u64,
+    epoch: usize,
+}
+
+/// One epoch for points `c0..c1`: `ns`, `nn` are their edges' next-sample and
+/// next-negative-sample epochs, `pos` their new positions. `D` is the output dimension when
+/// it is known at compile time, 0 otherwise (then `dyn_dim` is used).
+#[allow(clippy::too_many_arguments)]
+fn chunk_epoch<const D: usize>(
+    ctx: &EpochContext<'_>,
+    dyn_dim: usize,
+    c0: usize,
+    c1: usize,
+    ns: &mut [f64],
+    nn: &mut [f64],
+    pos: &mut [f32],
+) {
+    let dim = if D == 0 { dyn_dim } else { D };
+    let (g, prev, a, b, alpha, gamma) = (ctx.g, ctx.prev, ctx.a, ctx.b, ctx.alpha, ctx.gamma);
+    let n = g.n_points();
+    let t = ctx.epoch as f64;
+    let base = g.indptr[c0];
+    let mut snap = vec![0.0f32; dim];
+    for i in c0..c1 {
+        let me = &mut pos[(i - c0) * dim..(i - c0 + 1) * dim];
+        me.copy_from_slice(&prev[i * dim..(i + 1) * dim]);
+        for e in g.indptr[i]..g.indptr[i + 1] {
+            let le = e - base;
+            if ns[le] > t {
+                continue;
+            }
+            let j = g.cols[e] as usize;
+            let other = &prev[j * dim..(j + 1) * dim];
+            // The attraction of (i, j) and, for (j, i)'s move_other, once more.
+            let d2 = rdist(me, other);
+            let coeff = if d2 > 0.0 {
+                let pb = pow(d2, b);
+                -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
+            } else {
+                0.0
+            };
+            for (m, &o) in me.iter_mut().zip(other) {
+                *m += 2.0 * clip(coeff * (*m - o)) * alpha;
+            }
+            ns[le] += ctx.epochs_per_sample[e];
+            let n_neg = (((t - nn[le]) / ctx.epochs_per_negative[e]) as i64).max(0) as usize;
+            let mut rng = SplitMix::keyed(ctx.seed, ctx.epoch as u64, e as u64);
+            // Repulsions are all taken from the position after the attraction, so they are
+            // independent of each other and the CPU overlaps them (a chain of dependent
+            // pow/divisions was the SGD's bottleneck).
+            snap.copy_from_slice(me);
+            for _ in 0..n_neg {
+                let k = rng.below(n);
+                if k == i {
+                    continue;
+                }
+                let other = &prev[k * dim..(k + 1) * dim];
+                let d2 = rdist(&snap, other);
+                if d2 > 0.0 {
+                    let coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * pow(d2, b) + 1.0));
+                    for ((m, &sv), &o) in me.iter_mut().zip(&snap).zip(other) {
+                        *m += clip(coeff * (sv - o)) * alpha;
+                    }
+                }
+            }
+            nn[le] += n_neg as f64 * ctx.epochs_per_negative[e];
+        }
+    }
 }
 
 #[cfg(test)]
