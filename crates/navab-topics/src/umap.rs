@@ -1,1 +1,0 @@
-//! umap (work in progress).
