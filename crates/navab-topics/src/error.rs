@@ -31,8 +31,16 @@ pub enum Error {
 
 impl Error {
     /// An [`Error::InvalidParam`].
-    pub(crate) fn param(name: &'static str, value: impl std::fmt::Debug, reason: &'static str) -> Self {
-        Error::InvalidParam { name, value: format!("{value:?}"), reason }
+    pub(crate) fn param(
+        name: &'static str,
+        value: impl std::fmt::Debug,
+        reason: &'static str,
+    ) -> Self {
+        Error::InvalidParam {
+            name,
+            value: format!("{value:?}"),
+            reason,
+        }
     }
 }
 

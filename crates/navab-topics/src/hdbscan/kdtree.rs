@@ -175,21 +175,23 @@ impl KdTree {
     }
 
     /// Squared distance from the point at `position` to its `k`-th nearest other point (the
-    /// point itself excluded, its duplicates included). `k` must be in `1..len()`.
+    /// point itself excluded, its duplicates included). `k` must be in `1..len()`. `heap` is
+    /// scratch space.
     pub(crate) fn kth_neighbour_dist2(
         &self,
         position: usize,
         k: usize,
-        nearest: &mut Vec<f64>,
+        heap: &mut Vec<f64>,
     ) -> f64 {
-        nearest.clear();
+        heap.clear();
         let point = self.point(position);
-        self.knn_visit(0, point, position, k, nearest);
-        nearest.last().copied().unwrap_or(0.0)
+        self.knn_visit(0, point, position, k, heap);
+        heap.first().copied().unwrap_or(0.0)
     }
 
-    /// Depth-first search keeping the `k` smallest squared distances, sorted, in `nearest`.
-    fn knn_visit(&self, node: usize, point: &[f64], skip: usize, k: usize, nearest: &mut Vec<f64>) {
+    /// Depth-first search keeping the `k` smallest squared distances in `heap`, a binary
+    /// max-heap (largest first).
+    fn knn_visit(&self, node: usize, point: &[f64], skip: usize, k: usize, heap: &mut Vec<f64>) {
         let Node {
             start,
             end,
@@ -198,17 +200,14 @@ impl KdTree {
         match children {
             None => {
                 for q in start..end {
-                    if q == skip {
+                    let d2 = self.dist2(point, q);
+                    if q == skip || (heap.len() == k && d2 >= heap[0]) {
                         continue;
                     }
-                    let d2 = self.dist2(point, q);
-                    if nearest.len() < k {
-                        let at = nearest.partition_point(|&x| x <= d2);
-                        nearest.insert(at, d2);
-                    } else if d2 < nearest[k - 1] {
-                        nearest.pop();
-                        let at = nearest.partition_point(|&x| x <= d2);
-                        nearest.insert(at, d2);
+                    if heap.len() < k {
+                        heap_push(heap, d2);
+                    } else {
+                        heap_replace_top(heap, d2);
                     }
                 }
             }
@@ -221,12 +220,47 @@ impl KdTree {
                     (right, dr, left, dl)
                 };
                 for (child, d) in [(first, d_first), (second, d_second)] {
-                    if nearest.len() < k || d < nearest[k - 1] {
-                        self.knn_visit(child, point, skip, k, nearest);
+                    if heap.len() < k || d < heap[0] {
+                        self.knn_visit(child, point, skip, k, heap);
                     }
                 }
             }
         }
+    }
+}
+
+/// Pushes onto a max-heap stored in a vector.
+fn heap_push(heap: &mut Vec<f64>, value: f64) {
+    heap.push(value);
+    let mut i = heap.len() - 1;
+    while i > 0 {
+        let parent = (i - 1) / 2;
+        if heap[parent] >= heap[i] {
+            break;
+        }
+        heap.swap(parent, i);
+        i = parent;
+    }
+}
+
+/// Replaces the largest value of a non-empty max-heap and restores the heap order.
+fn heap_replace_top(heap: &mut [f64], value: f64) {
+    heap[0] = value;
+    let mut i = 0;
+    loop {
+        let (l, r) = (2 * i + 1, 2 * i + 2);
+        let mut largest = i;
+        if l < heap.len() && heap[l] > heap[largest] {
+            largest = l;
+        }
+        if r < heap.len() && heap[r] > heap[largest] {
+            largest = r;
+        }
+        if largest == i {
+            break;
+        }
+        heap.swap(i, largest);
+        i = largest;
     }
 }
 

@@ -220,15 +220,43 @@ pub fn core_distances(tree: &KdTree, min_samples: usize, threads: usize) -> Vec<
 }
 
 /// The minimum spanning tree of the mutual-reachability graph (`n - 1` edges in input-row
-/// indices), by kd-tree Borůvka.
+/// indices), by kd-tree Borůvka, from the [`core_distances`] of the same tree's points.
+///
+/// # Errors
+/// [`Error::Input`] when `core_distances` does not hold one finite, non-negative value per point.
 ///
 /// # Complexity
 /// O(log n) rounds of n pruned nearest-neighbour searches, about O(n log² n) in a few
 /// dimensions; parallel over `threads` threads (0 = all cores), same result for any count.
-pub fn mutual_reachability_mst(tree: &KdTree, min_samples: usize, threads: usize) -> Vec<MstEdge> {
-    let threads = mst::resolve_threads(threads);
-    let core2 = mst::core_distances2(tree, min_samples.max(1), threads);
-    mst::boruvka_mst(tree, &core2, threads)
+pub fn mutual_reachability_mst(
+    tree: &KdTree,
+    core_distances: &[f64],
+    threads: usize,
+) -> Result<Vec<MstEdge>> {
+    if core_distances.len() != tree.len() {
+        return Err(Error::Input(format!(
+            "{} core distances for {} points",
+            core_distances.len(),
+            tree.len()
+        )));
+    }
+    if let Some(row) = core_distances
+        .iter()
+        .position(|d| !d.is_finite() || *d < 0.0)
+    {
+        return Err(Error::Input(format!(
+            "core distance of row {row} is {}",
+            core_distances[row]
+        )));
+    }
+    let core2: Vec<f64> = (0..tree.len())
+        .map(|p| core_distances[tree.row_of(p)].powi(2))
+        .collect();
+    Ok(mst::boruvka_mst(
+        tree,
+        &core2,
+        mst::resolve_threads(threads),
+    ))
 }
 
 /// Clusters the rows of `data` (one point per row).
@@ -246,7 +274,8 @@ pub fn hdbscan(data: ArrayView2<'_, f32>, params: &HdbscanParams) -> Result<Clus
     params.check()?;
     let tree = KdTree::new(data, params.leaf_size)?;
     let n = tree.len();
-    let mst = mutual_reachability_mst(&tree, params.effective_min_samples(), params.threads);
+    let core = core_distances(&tree, params.effective_min_samples(), params.threads);
+    let mst = mutual_reachability_mst(&tree, &core, params.threads)?;
     let linkage = single_linkage(n, &mst);
     let condensed = condense_tree(n, &linkage, params.min_cluster_size);
     Ok(extract_clusters(condensed, params))

@@ -123,13 +123,52 @@ impl UnionFind {
 /// Sentinel for "no component" / "no candidate".
 const NONE: usize = usize::MAX;
 
+/// The smallest core distance of a node's points and its component, then the smallest among
+/// the points of every other component: so the smallest core distance outside any given
+/// component is known exactly. Late Borůvka rounds need it: a few far points of another
+/// component scattered in a dense region must not make the whole region look reachable.
+#[derive(Clone, Copy, Debug)]
+struct TwoLowest([(f64, usize); 2]);
+
+impl TwoLowest {
+    const EMPTY: TwoLowest = TwoLowest([(f64::INFINITY, NONE); 2]);
+
+    fn insert(&mut self, value: f64, component: usize) {
+        let [first, second] = &mut self.0;
+        if component == first.1 {
+            first.0 = first.0.min(value);
+        } else if component == second.1 {
+            second.0 = second.0.min(value);
+            if second.0 < first.0 {
+                std::mem::swap(first, second);
+            }
+        } else if value < first.0 {
+            *second = *first;
+            *first = (value, component);
+        } else if value < second.0 {
+            *second = (value, component);
+        }
+    }
+
+    /// The smallest core distance among the points not in `component` (infinite if none).
+    fn lowest_outside(&self, component: usize) -> f64 {
+        if self.0[0].1 == component {
+            self.0[1].0
+        } else {
+            self.0[0].0
+        }
+    }
+}
+
 /// State shared by the per-point searches of one Borůvka round.
 struct Round<'a> {
     tree: &'a KdTree,
     core2: &'a [f64],
-    node_min_core2: &'a [f64],
     component: &'a [usize],
-    node_component: &'a [usize],
+    /// The largest component, whose points need not search (see [`boruvka_mst`]).
+    skipped: usize,
+    /// Per node, the two components with the smallest core distances among its points.
+    node_cores: &'a [TwoLowest],
     /// Per component (indexed by its root position), the bits of the lightest outgoing edge
     /// weight found so far. Non-negative f64s order like their bit patterns, so `fetch_min` on
     /// the bits is a min on the values.
@@ -142,7 +181,9 @@ impl Round<'_> {
     /// component has an edge strictly lighter than any of `p`'s.
     fn nearest_outside(&self, p: usize) -> Option<(f64, usize)> {
         let c = self.component[p];
-        if self.core2[p] > f64::from_bits(self.bound[c].load(Ordering::Relaxed)) {
+        if c == self.skipped
+            || self.core2[p] > f64::from_bits(self.bound[c].load(Ordering::Relaxed))
+        {
             return None;
         }
         let mut best = (f64::INFINITY, NONE);
@@ -151,13 +192,12 @@ impl Round<'_> {
     }
 
     fn visit(&self, node: usize, p: usize, point: &[f64], c: usize, best: &mut (f64, usize)) {
-        if self.node_component[node] == c {
-            return;
+        let other_core = self.node_cores[node].lowest_outside(c);
+        if other_core == f64::INFINITY {
+            return; // every point of the node is in p's component
         }
         let core_p = self.core2[p];
-        let lower = core_p
-            .max(self.tree.box_dist2(point, node))
-            .max(self.node_min_core2[node]);
+        let lower = core_p.max(other_core).max(self.tree.box_dist2(point, node));
         if !self.worth_visiting(lower, self.tree.nodes[node].start, c, best) {
             return;
         }
@@ -206,66 +246,73 @@ impl Round<'_> {
 ///
 /// Each round, every point searches the kd-tree for its nearest point of another component,
 /// skipping nodes that lie wholly in its own component and nodes whose lower bound
-/// `max(core[p], box distance, smallest core distance in the node)` exceeds the lightest
+/// `max(core[p], box distance, smallest core distance of the node's points outside p's
+/// component)` exceeds the lightest
 /// outgoing edge found so far for its component; then every component joins along its lightest
 /// edge. Edges are ordered by (weight, smaller end, larger end) in tree positions, a strict
-/// total order, so ties never form cycles and the result does not depend on `threads`.
+/// total order, so the minimum spanning tree is unique, ties never form cycles and the result
+/// does not depend on `threads`. The largest component does not search: the lightest edges of
+/// the others are tree edges all the same (cut property), every other component still merges,
+/// and late rounds, where one component holds most points, cost a fraction.
 ///
 /// # Complexity
 /// O(log n) rounds of n pruned queries: about O(n log² n) for low-dimensional data.
 pub(crate) fn boruvka_mst(tree: &KdTree, core2: &[f64], threads: usize) -> Vec<MstEdge> {
     let n = tree.len();
     let nodes = &tree.nodes;
-    let mut node_min_core2 = vec![f64::INFINITY; nodes.len()];
-    for index in (0..nodes.len()).rev() {
-        node_min_core2[index] = match nodes[index].children {
-            None => core2[nodes[index].start..nodes[index].end]
-                .iter()
-                .copied()
-                .fold(f64::INFINITY, f64::min),
-            Some((l, r)) => node_min_core2[l].min(node_min_core2[r]),
-        };
-    }
     let mut uf = UnionFind::new(n);
     let mut edges: Vec<(f64, usize, usize)> = Vec::with_capacity(n.saturating_sub(1));
     let bound: Vec<AtomicU64> = (0..n)
         .map(|_| AtomicU64::new(f64::INFINITY.to_bits()))
         .collect();
     let mut component = vec![0usize; n];
-    let mut node_component = vec![NONE; nodes.len()];
+    let mut node_cores = vec![TwoLowest::EMPTY; nodes.len()];
     while edges.len() + 1 < n {
         for (p, slot) in component.iter_mut().enumerate() {
             *slot = uf.find(p);
         }
         for index in (0..nodes.len()).rev() {
             let node = nodes[index];
-            node_component[index] = match node.children {
-                None => {
-                    let first = component[node.start];
-                    if component[node.start..node.end].iter().all(|&c| c == first) {
-                        first
-                    } else {
-                        NONE
+            let mut two = TwoLowest::EMPTY;
+            match node.children {
+                None => (node.start..node.end).for_each(|q| two.insert(core2[q], component[q])),
+                Some((l, r)) => {
+                    for (value, c) in node_cores[l].0.into_iter().chain(node_cores[r].0) {
+                        if c != NONE {
+                            two.insert(value, c);
+                        }
                     }
                 }
-                Some((l, r)) if node_component[l] == node_component[r] => node_component[l],
-                Some(_) => NONE,
-            };
+            }
+            node_cores[index] = two;
         }
+        let mut sizes = vec![0usize; n];
+        component.iter().for_each(|&c| sizes[c] += 1);
+        let skipped = (0..n)
+            .max_by(|&a, &b| sizes[a].cmp(&sizes[b]).then(b.cmp(&a)))
+            .unwrap_or(NONE);
         for b in &bound {
             b.store(f64::INFINITY.to_bits(), Ordering::Relaxed);
         }
         let round = Round {
             tree,
             core2,
-            node_min_core2: &node_min_core2,
             component: &component,
-            node_component: &node_component,
+            skipped,
+            node_cores: &node_cores,
             bound: &bound,
         };
+        let t = std::time::Instant::now();
         let found = par_map_blocks(n, threads, |range| {
             range.map(|p| round.nearest_outside(p)).collect()
         });
+        if std::env::var_os("HDBSCAN_DEBUG").is_some() {
+            eprintln!(
+                "round: {} edges so far, search {:.3} s",
+                edges.len(),
+                t.elapsed().as_secs_f64()
+            );
+        }
         // The lightest edge per component under the (weight, min end, max end) order.
         let mut lightest: Vec<(f64, usize, usize)> = vec![(f64::INFINITY, NONE, NONE); n];
         for (p, candidate) in found.into_iter().enumerate() {

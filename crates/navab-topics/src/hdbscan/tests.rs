@@ -374,7 +374,8 @@ fn core_distances_and_mst_are_consistent() {
     let (data, _) = blobs(2, 2, 50, 1.0, 5, 2);
     let tree = KdTree::new(data.view(), 4).unwrap();
     let core = core_distances(&tree, 5, 1);
-    let mst = mutual_reachability_mst(&tree, 5, 1);
+    let mst = mutual_reachability_mst(&tree, &core, 1).unwrap();
+    assert!(mutual_reachability_mst(&tree, &core[1..], 1).is_err());
     assert_eq!(mst.len(), data.nrows() - 1);
     for e in &mst {
         let d = dist(&data.row(e.a).to_vec(), &data.row(e.b).to_vec()) as f64;
