@@ -75,10 +75,10 @@ pub(crate) fn core_distances2(tree: &KdTree, min_samples: usize, threads: usize)
     if k == 0 {
         return vec![0.0; n];
     }
-    par_map_blocks(n, threads, |range| {
-        let mut scratch = Vec::with_capacity(k + 1);
+    let leaves = tree.leaves();
+    par_map_blocks(leaves.len(), threads, |range| {
         range
-            .map(|p| tree.kth_neighbour_dist2(p, k, &mut scratch))
+            .flat_map(|i| tree.leaf_kth_neighbour_dist2(leaves[i], k))
             .collect()
     })
 }
@@ -302,17 +302,9 @@ pub(crate) fn boruvka_mst(tree: &KdTree, core2: &[f64], threads: usize) -> Vec<M
             node_cores: &node_cores,
             bound: &bound,
         };
-        let t = std::time::Instant::now();
         let found = par_map_blocks(n, threads, |range| {
             range.map(|p| round.nearest_outside(p)).collect()
         });
-        if std::env::var_os("HDBSCAN_DEBUG").is_some() {
-            eprintln!(
-                "round: {} edges so far, search {:.3} s",
-                edges.len(),
-                t.elapsed().as_secs_f64()
-            );
-        }
         // The lightest edge per component under the (weight, min end, max end) order.
         let mut lightest: Vec<(f64, usize, usize)> = vec![(f64::INFINITY, NONE, NONE); n];
         for (p, candidate) in found.into_iter().enumerate() {

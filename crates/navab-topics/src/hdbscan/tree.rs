@@ -254,8 +254,8 @@ pub fn extract_clusters(tree: CondensedTree, params: &HdbscanParams) -> Clusteri
         }
         ClusterSelection::Leaf => {
             if has_splits {
-                for i in 1..count {
-                    selected[i] = info.children[i].is_empty();
+                for (slot, children) in selected.iter_mut().zip(&info.children).skip(1) {
+                    *slot = children.is_empty();
                 }
             } else {
                 selected[0] = params.allow_single_cluster;
