@@ -57,7 +57,7 @@ struct Args {
     #[arg(long, default_value = "eom")]
     selection: String,
     /// Points per kd-tree leaf.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 64)]
     leaf_size: usize,
     /// Worker threads (0 = every core).
     #[arg(long, default_value_t = 0)]

@@ -176,8 +176,7 @@ impl KdTree {
 
     /// Squared distance from the point at `position` to its `k`-th nearest other point (the
     /// point itself excluded, its duplicates included). `k` must be in `1..len()`. `heap` is
-    /// scratch space. The reference for the leaf-batched queries.
-    #[cfg(test)]
+    /// scratch space.
     pub(crate) fn kth_neighbour_dist2(
         &self,
         position: usize,
@@ -192,7 +191,6 @@ impl KdTree {
 
     /// Depth-first search keeping the `k` smallest squared distances in `heap`, a binary
     /// max-heap (largest first).
-    #[cfg(test)]
     fn knn_visit(&self, node: usize, point: &[f64], skip: usize, k: usize, heap: &mut Vec<f64>) {
         let Node {
             start,
@@ -228,98 +226,6 @@ impl KdTree {
                 }
             }
         }
-    }
-}
-
-impl KdTree {
-    /// The leaves, in tree-position order.
-    pub(crate) fn leaves(&self) -> Vec<usize> {
-        let mut leaves: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].children.is_none())
-            .collect();
-        leaves.sort_by_key(|&i| self.nodes[i].start);
-        leaves
-    }
-
-    /// For every point of `leaf`, in position order, the squared distance to its `k`-th nearest
-    /// other point (`k` in `1..len()`). One traversal serves the whole leaf: nodes are pruned by
-    /// their box distance to the leaf's box against the largest k-th distance so far, then
-    /// point by point.
-    pub(crate) fn leaf_kth_neighbour_dist2(&self, leaf: usize, k: usize) -> Vec<f64> {
-        let Node { start, end, .. } = self.nodes[leaf];
-        let mut heaps: Vec<Vec<f64>> = (start..end).map(|_| Vec::with_capacity(k)).collect();
-        self.leaf_knn_visit(0, leaf, k, &mut heaps);
-        heaps
-            .iter()
-            .map(|h| h.first().copied().unwrap_or(0.0))
-            .collect()
-    }
-
-    /// The largest k-th distance over the leaf's points (infinite while any heap is short).
-    fn leaf_radius(heaps: &[Vec<f64>], k: usize) -> f64 {
-        heaps
-            .iter()
-            .map(|h| if h.len() < k { f64::INFINITY } else { h[0] })
-            .fold(0.0, f64::max)
-    }
-
-    fn leaf_knn_visit(&self, node: usize, leaf: usize, k: usize, heaps: &mut [Vec<f64>]) {
-        let Node {
-            start,
-            end,
-            children,
-        } = self.nodes[node];
-        match children {
-            None => {
-                let leaf_start = self.nodes[leaf].start;
-                for (offset, heap) in heaps.iter_mut().enumerate() {
-                    let p = leaf_start + offset;
-                    let point = self.point(p);
-                    if heap.len() == k && self.box_dist2(point, node) >= heap[0] {
-                        continue;
-                    }
-                    for q in start..end {
-                        let d2 = self.dist2(point, q);
-                        if q == p || (heap.len() == k && d2 >= heap[0]) {
-                            continue;
-                        }
-                        if heap.len() < k {
-                            heap_push(heap, d2);
-                        } else {
-                            heap_replace_top(heap, d2);
-                        }
-                    }
-                }
-            }
-            Some((left, right)) => {
-                let dl = self.box_box_dist2(leaf, left);
-                let dr = self.box_box_dist2(leaf, right);
-                let order = if dl <= dr {
-                    [(left, dl), (right, dr)]
-                } else {
-                    [(right, dr), (left, dl)]
-                };
-                for (child, d) in order {
-                    if d < Self::leaf_radius(heaps, k) {
-                        self.leaf_knn_visit(child, leaf, k, heaps);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Squared distance between the bounding boxes of two nodes (0 when they overlap).
-    fn box_box_dist2(&self, a: usize, b: usize) -> f64 {
-        let dim = self.dim;
-        let (ba, bb) = (2 * dim * a, 2 * dim * b);
-        let mut sum = 0.0;
-        for d in 0..dim {
-            let (lo_a, hi_a) = (self.bounds[ba + d], self.bounds[ba + dim + d]);
-            let (lo_b, hi_b) = (self.bounds[bb + d], self.bounds[bb + dim + d]);
-            let gap = (lo_b - hi_a).max(lo_a - hi_b).max(0.0);
-            sum += gap * gap;
-        }
-        sum
     }
 }
 
@@ -393,25 +299,6 @@ mod tests {
                     all[k - 1]
                 );
             }
-        }
-    }
-
-    #[test]
-    fn leaf_batched_queries_match_single_queries() {
-        let mut rng = StdRng::seed_from_u64(8);
-        let data = Array2::from_shape_fn((500, 4), |_| f32::from(rng.random_range(0u8..6)));
-        let tree = KdTree::new(data.view(), 7).unwrap();
-        let mut scratch = Vec::new();
-        for k in [1, 3, 40] {
-            let batched: Vec<f64> = tree
-                .leaves()
-                .into_iter()
-                .flat_map(|l| tree.leaf_kth_neighbour_dist2(l, k))
-                .collect();
-            let single: Vec<f64> = (0..500)
-                .map(|p| tree.kth_neighbour_dist2(p, k, &mut scratch))
-                .collect();
-            assert_eq!(batched, single);
         }
     }
 

@@ -116,7 +116,7 @@ impl Default for HdbscanParams {
             cluster_selection: ClusterSelection::Eom,
             allow_single_cluster: false,
             cluster_selection_epsilon: 0.0,
-            leaf_size: 32,
+            leaf_size: 64,
             threads: 0,
         }
     }

@@ -75,10 +75,10 @@ pub(crate) fn core_distances2(tree: &KdTree, min_samples: usize, threads: usize)
     if k == 0 {
         return vec![0.0; n];
     }
-    let leaves = tree.leaves();
-    par_map_blocks(leaves.len(), threads, |range| {
+    par_map_blocks(n, threads, |range| {
+        let mut heap = Vec::with_capacity(k);
         range
-            .flat_map(|i| tree.leaf_kth_neighbour_dist2(leaves[i], k))
+            .map(|p| tree.kth_neighbour_dist2(p, k, &mut heap))
             .collect()
     })
 }
