@@ -4,6 +4,7 @@
 //! - [`knn`]: k-nearest-neighbour graphs, exact by blocked matrix products or approximate;
 //! - [`umap`]: UMAP, seeded and bit-reproducible while using every core;
 //! - [`hdbscan`]: HDBSCAN with a Borůvka spanning tree, eom / leaf selection, outlier scores;
+//! - [`metrics`]: adjusted Rand index and normalised mutual information between labelings;
 //! - [`represent`]: c-TF-IDF (BERTopic's formula), KeyBERT-style keyword reranking and MMR.
 //!
 //! # Features
@@ -14,6 +15,7 @@ pub mod hdbscan;
 #[cfg(feature = "instag")]
 pub mod instag;
 pub mod knn;
+pub mod metrics;
 pub mod represent;
 pub mod umap;
 

@@ -1,1 +1,0 @@
-//! hdbscan (work in progress).
