@@ -223,6 +223,38 @@ fn same_input_gives_the_same_clustering_for_any_thread_count() {
 }
 
 #[test]
+fn ties_are_broken_by_row_whatever_the_tree() {
+    // Points on a coarse grid: many equal distances and mutual reachability ties.
+    let mut rng = StdRng::seed_from_u64(21);
+    let data = Array2::from_shape_fn((3000, 2), |(r, _)| {
+        (if r % 3 == 0 { 0.0 } else { 30.0 }) + f32::from(rng.random_range(0u8..12))
+    });
+    let run = |leaf_size: usize, threads: usize| {
+        let p = HdbscanParams {
+            min_cluster_size: 15,
+            leaf_size,
+            threads,
+            ..HdbscanParams::default()
+        };
+        hdbscan(data.view(), &p).unwrap()
+    };
+    let reference = run(64, 1);
+    assert!(reference.n_clusters >= 2);
+    assert!(reference
+        .outlier_scores
+        .iter()
+        .chain(&reference.probabilities)
+        .all(|v| (0.0..=1.0).contains(v)));
+    for (leaf_size, threads) in [(1, 1), (5, 2), (300, 2)] {
+        assert_eq!(
+            run(leaf_size, threads),
+            reference,
+            "leaf_size {leaf_size}, threads {threads}"
+        );
+    }
+}
+
+#[test]
 fn condensed_tree_holds_every_point_once() {
     let (data, _) = blobs(2, 3, 100, 1.0, 20, 9);
     let c = hdbscan(data.view(), &params(10)).unwrap();
