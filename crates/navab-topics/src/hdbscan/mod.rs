@@ -199,6 +199,13 @@ impl Clustering {
             .collect()
     }
 
+    /// Number of rows in each cluster, indexed by label.
+    pub fn cluster_sizes(&self) -> Vec<usize> {
+        let mut sizes = vec![0; self.n_clusters];
+        self.labels.iter().flatten().for_each(|&c| sizes[c] += 1);
+        sizes
+    }
+
     /// Fraction of rows labelled noise.
     pub fn noise_fraction(&self) -> f64 {
         if self.labels.is_empty() {

@@ -121,6 +121,12 @@ fn check_blobs(dim: usize) {
         }
     }
     assert_eq!(c.persistence.len(), 4);
+    let sizes = c.cluster_sizes();
+    assert_eq!(
+        sizes.iter().sum::<usize>(),
+        c.labels.iter().flatten().count()
+    );
+    assert!(sizes.iter().all(|&s| s >= 25), "{sizes:?}");
 }
 
 #[test]
