@@ -275,3 +275,30 @@ fn duplicates_give_finite_output() {
     .unwrap();
     assert!(embedding.iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn a_precomputed_graph_gives_the_same_embedding() {
+    let (data, _) = blobs(3, 30, 24, 0.2, 12);
+    let params = UmapParams::default().n_components(2).n_epochs(Some(60));
+    let direct = fit(data.view(), &params).unwrap();
+    let knn = KnnGraph::build(data.view(), &KnnParams::new(15)).unwrap();
+    let copied = KnnGraph::from_parts(
+        knn.indices().to_owned(),
+        knn.distances().to_owned(),
+        Metric::Cosine,
+    )
+    .unwrap();
+    let via_graph = navab_topics::umap::fit_with_knn(data.view(), &copied, &params).unwrap();
+    assert_eq!(direct.embedding, via_graph.embedding);
+    // Row count mismatch and malformed graphs are errors.
+    assert!(
+        navab_topics::umap::fit_with_knn(data.slice(ndarray::s![..10, ..]), &copied, &params)
+            .is_err()
+    );
+    let mut bad = knn.indices().to_owned();
+    bad[(4, 0)] = 5;
+    let err = KnnGraph::from_parts(bad, knn.distances().to_owned(), Metric::Cosine)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("row 4"), "{err}");
+}

@@ -32,8 +32,8 @@
 //!    [`extract_clusters`]: stability, excess-of-mass or leaf selection,
 //!    `cluster_selection_epsilon`, labels, probabilities, GLOSH outlier scores.
 //!
-//! The result does not depend on the number of threads: ties between equal distances are broken
-//! by point index (kd-tree position, itself a function of the input alone).
+//! The result depends on the input and the parameters alone, not on the number of threads or
+//! the kd-tree's leaf size: ties between equal distances are broken by input row.
 //!
 //! # Differences from the Python `hdbscan` package
 //! - Core distances count neighbours as `hdbscan` does (the point itself excluded);
@@ -45,6 +45,9 @@
 //!   `allow_single_cluster` is set (the package returns all noise).
 //! - `cluster_selection_epsilon` keeps only the outermost cluster when the upward search picks
 //!   nested ones.
+//! - Infinite lambdas (points that leave at distance 0, i.e. exact duplicates) are left out of
+//!   the maxima behind probabilities and outlier scores; the package divides by infinity there
+//!   and returns probability 0 and NaN outlier scores.
 
 mod kdtree;
 mod mst;
@@ -194,6 +197,13 @@ impl Clustering {
             .iter()
             .map(|l| l.map_or(-1, |c| c as i64))
             .collect()
+    }
+
+    /// Number of rows in each cluster, indexed by label.
+    pub fn cluster_sizes(&self) -> Vec<usize> {
+        let mut sizes = vec![0; self.n_clusters];
+        self.labels.iter().flatten().for_each(|&c| sizes[c] += 1);
+        sizes
     }
 
     /// Fraction of rows labelled noise.

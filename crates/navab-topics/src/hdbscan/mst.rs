@@ -169,6 +169,8 @@ struct Round<'a> {
     skipped: usize,
     /// Per node, the two components with the smallest core distances among its points.
     node_cores: &'a [TwoLowest],
+    /// Per node, the smallest input row among its points (for index tie-breaks).
+    node_min_row: &'a [usize],
     /// Per component (indexed by its root position), the bits of the lightest outgoing edge
     /// weight found so far. Non-negative f64s order like their bit patterns, so `fetch_min` on
     /// the bits is a min on the values.
@@ -177,7 +179,7 @@ struct Round<'a> {
 
 impl Round<'_> {
     /// The lightest edge from the point at `p` to another component, as (squared weight,
-    /// position), ties broken by the smaller position; `None` when pruning shows that the
+    /// position), ties broken by the smaller input row; `None` when pruning shows that the
     /// component has an edge strictly lighter than any of `p`'s.
     fn nearest_outside(&self, p: usize) -> Option<(f64, usize)> {
         let c = self.component[p];
@@ -186,19 +188,27 @@ impl Round<'_> {
         {
             return None;
         }
-        let mut best = (f64::INFINITY, NONE);
+        let mut best = (f64::INFINITY, NONE, NONE);
         self.visit(0, p, self.tree.point(p), c, &mut best);
-        (best.1 != NONE).then_some(best)
+        (best.1 != NONE).then_some((best.0, best.2))
     }
 
-    fn visit(&self, node: usize, p: usize, point: &[f64], c: usize, best: &mut (f64, usize)) {
+    /// `best` is (squared weight, input row, position) of the lightest edge found so far.
+    fn visit(
+        &self,
+        node: usize,
+        p: usize,
+        point: &[f64],
+        c: usize,
+        best: &mut (f64, usize, usize),
+    ) {
         let other_core = self.node_cores[node].lowest_outside(c);
         if other_core == f64::INFINITY {
             return; // every point of the node is in p's component
         }
         let core_p = self.core2[p];
         let lower = core_p.max(other_core).max(self.tree.box_dist2(point, node));
-        if !self.worth_visiting(lower, self.tree.nodes[node].start, c, best) {
+        if !self.worth_visiting(lower, self.node_min_row[node], c, best) {
             return;
         }
         match self.tree.nodes[node].children {
@@ -209,8 +219,9 @@ impl Round<'_> {
                         continue;
                     }
                     let w = core_p.max(self.core2[q]).max(self.tree.dist2(point, q));
-                    if w < best.0 || (w == best.0 && q < best.1) {
-                        *best = (w, q);
+                    let row = self.tree.row_of(q);
+                    if w < best.0 || (w == best.0 && row < best.1) {
+                        *best = (w, row, q);
                         self.bound[c].fetch_min(w.to_bits(), Ordering::Relaxed);
                     }
                 }
@@ -229,15 +240,21 @@ impl Round<'_> {
         }
     }
 
-    /// Whether a node whose edges weigh at least `lower` and whose positions start at `start`
+    /// Whether a node whose edges weigh at least `lower` and whose rows are at least `min_row`
     /// can still hold `p`'s lightest edge. Pruning is strict on the shared component bound,
     /// so the component's lightest edge (with its index tie-break) is never pruned away,
     /// whatever order the threads run in.
-    fn worth_visiting(&self, lower: f64, start: usize, c: usize, best: &(f64, usize)) -> bool {
+    fn worth_visiting(
+        &self,
+        lower: f64,
+        min_row: usize,
+        c: usize,
+        best: &(f64, usize, usize),
+    ) -> bool {
         if lower > f64::from_bits(self.bound[c].load(Ordering::Relaxed)) {
             return false;
         }
-        lower < best.0 || (lower == best.0 && start < best.1)
+        lower < best.0 || (lower == best.0 && min_row < best.1)
     }
 }
 
@@ -249,9 +266,9 @@ impl Round<'_> {
 /// `max(core[p], box distance, smallest core distance of the node's points outside p's
 /// component)` exceeds the lightest
 /// outgoing edge found so far for its component; then every component joins along its lightest
-/// edge. Edges are ordered by (weight, smaller end, larger end) in tree positions, a strict
+/// edge. Edges are ordered by (weight, smaller end, larger end) in input rows, a strict
 /// total order, so the minimum spanning tree is unique, ties never form cycles and the result
-/// does not depend on `threads`. The largest component does not search: the lightest edges of
+/// does not depend on `threads` or on the tree's shape. The largest component does not search: the lightest edges of
 /// the others are tree edges all the same (cut property), every other component still merges,
 /// and late rounds, where one component holds most points, cost a fraction.
 ///
@@ -267,6 +284,16 @@ pub(crate) fn boruvka_mst(tree: &KdTree, core2: &[f64], threads: usize) -> Vec<M
         .collect();
     let mut component = vec![0usize; n];
     let mut node_cores = vec![TwoLowest::EMPTY; nodes.len()];
+    let mut node_min_row = vec![NONE; nodes.len()];
+    for index in (0..nodes.len()).rev() {
+        node_min_row[index] = match nodes[index].children {
+            None => (nodes[index].start..nodes[index].end)
+                .map(|q| tree.row_of(q))
+                .min()
+                .unwrap_or(NONE),
+            Some((l, r)) => node_min_row[l].min(node_min_row[r]),
+        };
+    }
     while edges.len() + 1 < n {
         for (p, slot) in component.iter_mut().enumerate() {
             *slot = uf.find(p);
@@ -300,16 +327,20 @@ pub(crate) fn boruvka_mst(tree: &KdTree, core2: &[f64], threads: usize) -> Vec<M
             component: &component,
             skipped,
             node_cores: &node_cores,
+            node_min_row: &node_min_row,
             bound: &bound,
         };
         let found = par_map_blocks(n, threads, |range| {
             range.map(|p| round.nearest_outside(p)).collect()
         });
-        // The lightest edge per component under the (weight, min end, max end) order.
-        let mut lightest: Vec<(f64, usize, usize)> = vec![(f64::INFINITY, NONE, NONE); n];
+        // The lightest edge per component under the (weight, min row, max row) order, with
+        // its ends' positions.
+        let mut lightest: Vec<(f64, usize, usize, usize, usize)> =
+            vec![(f64::INFINITY, NONE, NONE, NONE, NONE); n];
         for (p, candidate) in found.into_iter().enumerate() {
             if let Some((w, q)) = candidate {
-                let key = (w, p.min(q), p.max(q));
+                let (rp, rq) = (tree.row_of(p), tree.row_of(q));
+                let key = (w, rp.min(rq), rp.max(rq), p, q);
                 let slot = &mut lightest[component[p]];
                 if key.0 < slot.0 || (key.0 == slot.0 && (key.1, key.2) < (slot.1, slot.2)) {
                     *slot = key;
@@ -317,9 +348,9 @@ pub(crate) fn boruvka_mst(tree: &KdTree, core2: &[f64], threads: usize) -> Vec<M
             }
         }
         let before = edges.len();
-        for &(w, a, b) in lightest.iter().filter(|e| e.1 != NONE) {
-            if uf.union(a, b) {
-                edges.push((w, a, b));
+        for &(w, ra, rb, p, q) in lightest.iter().filter(|e| e.1 != NONE) {
+            if uf.union(p, q) {
+                edges.push((w, ra, rb));
             }
         }
         if edges.len() == before {
@@ -329,8 +360,8 @@ pub(crate) fn boruvka_mst(tree: &KdTree, core2: &[f64], threads: usize) -> Vec<M
     edges
         .into_iter()
         .map(|(w2, a, b)| MstEdge {
-            a: tree.row_of(a),
-            b: tree.row_of(b),
+            a,
+            b,
             distance: w2.sqrt(),
         })
         .collect()

@@ -121,6 +121,12 @@ fn check_blobs(dim: usize) {
         }
     }
     assert_eq!(c.persistence.len(), 4);
+    let sizes = c.cluster_sizes();
+    assert_eq!(
+        sizes.iter().sum::<usize>(),
+        c.labels.iter().flatten().count()
+    );
+    assert!(sizes.iter().all(|&s| s >= 25), "{sizes:?}");
 }
 
 #[test]
@@ -220,6 +226,38 @@ fn same_input_gives_the_same_clustering_for_any_thread_count() {
     .unwrap();
     assert_eq!(one, two);
     assert_eq!(two, again);
+}
+
+#[test]
+fn ties_are_broken_by_row_whatever_the_tree() {
+    // Points on a coarse grid: many equal distances and mutual reachability ties.
+    let mut rng = StdRng::seed_from_u64(21);
+    let data = Array2::from_shape_fn((3000, 2), |(r, _)| {
+        (if r % 3 == 0 { 0.0 } else { 30.0 }) + f32::from(rng.random_range(0u8..12))
+    });
+    let run = |leaf_size: usize, threads: usize| {
+        let p = HdbscanParams {
+            min_cluster_size: 15,
+            leaf_size,
+            threads,
+            ..HdbscanParams::default()
+        };
+        hdbscan(data.view(), &p).unwrap()
+    };
+    let reference = run(64, 1);
+    assert!(reference.n_clusters >= 2);
+    assert!(reference
+        .outlier_scores
+        .iter()
+        .chain(&reference.probabilities)
+        .all(|v| (0.0..=1.0).contains(v)));
+    for (leaf_size, threads) in [(1, 1), (5, 2), (300, 2)] {
+        assert_eq!(
+            run(leaf_size, threads),
+            reference,
+            "leaf_size {leaf_size}, threads {threads}"
+        );
+    }
 }
 
 #[test]
@@ -385,4 +423,37 @@ fn core_distances_and_mst_are_consistent() {
     let weight: f64 = mst.iter().map(|e| e.distance).sum();
     let reference = mst::tests::naive_prim_weight(data.view(), 5);
     assert!((weight - reference).abs() < 1e-9 * reference);
+}
+
+#[test]
+fn hand_computed_two_groups_on_a_line() {
+    // Points 0, 1, 2 and 10, 11, 12 with min_samples 1: every core distance is 1, the groups
+    // join at distance 8. With min_cluster_size 2 the root splits at lambda 1/8 into two
+    // clusters of 3, whose points all leave at lambda 1. Stability of each: 3 x (1 - 1/8) =
+    // 2.625; persistence = 2.625 / (3 points x max lambda 1) = 0.875.
+    let data = Array2::from_shape_vec((6, 1), vec![0.0f32, 1.0, 2.0, 10.0, 11.0, 12.0]).unwrap();
+    let p = HdbscanParams {
+        min_cluster_size: 2,
+        min_samples: Some(1),
+        ..HdbscanParams::default()
+    };
+    let c = hdbscan(data.view(), &p).unwrap();
+    assert_eq!(c.labels[..3], [Some(0); 3]);
+    assert_eq!(c.labels[3..], [Some(1); 3]);
+    assert_eq!(c.probabilities, vec![1.0; 6]);
+    assert_eq!(c.outlier_scores, vec![0.0; 6]);
+    for s in &c.persistence {
+        assert!((s - 0.875).abs() < 1e-12, "{s}");
+    }
+    let tree = &c.condensed_tree;
+    let splits: Vec<_> = tree.rows.iter().filter(|r| r.child >= 6).collect();
+    assert_eq!(splits.len(), 2);
+    assert!(splits
+        .iter()
+        .all(|r| r.parent == 6 && r.child_size == 3 && r.lambda == 1.0 / 8.0));
+    assert!(tree
+        .rows
+        .iter()
+        .filter(|r| r.child < 6)
+        .all(|r| r.lambda == 1.0 && r.parent > 6));
 }

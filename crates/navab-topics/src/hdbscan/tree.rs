@@ -196,6 +196,8 @@ struct Clusters {
     stability: Vec<f64>,
     /// Largest lambda among the cluster's direct children (points and clusters).
     max_child_lambda: Vec<f64>,
+    /// The same among finite lambdas only (0 if none).
+    max_finite_child_lambda: Vec<f64>,
 }
 
 impl Clusters {
@@ -208,6 +210,7 @@ impl Clusters {
             children: vec![Vec::new(); count],
             stability: vec![0.0; count],
             max_child_lambda: vec![0.0; count],
+            max_finite_child_lambda: vec![0.0; count],
         };
         for r in tree.rows.iter().filter(|r| r.child >= n) {
             c.parent[r.child - n] = r.parent;
@@ -224,6 +227,9 @@ impl Clusters {
             };
             c.stability[i] += excess * r.child_size as f64;
             c.max_child_lambda[i] = c.max_child_lambda[i].max(r.lambda);
+            if r.lambda.is_finite() {
+                c.max_finite_child_lambda[i] = c.max_finite_child_lambda[i].max(r.lambda);
+            }
         }
         c
     }
@@ -318,7 +324,7 @@ pub fn extract_clusters(tree: CondensedTree, params: &HdbscanParams) -> Clusteri
     for p in 0..n {
         if let Some(label) = labels[p] {
             cluster_sizes[label] += 1;
-            let max_lambda = info.max_child_lambda[cluster_of_label[label]];
+            let max_lambda = info.max_finite_child_lambda[cluster_of_label[label]];
             probabilities[p] = if max_lambda == 0.0 || !point_lambda[p].is_finite() {
                 1.0
             } else {
@@ -328,7 +334,7 @@ pub fn extract_clusters(tree: CondensedTree, params: &HdbscanParams) -> Clusteri
     }
 
     // GLOSH: the densest lambda reached anywhere below each cluster.
-    let mut deepest = info.max_child_lambda.clone();
+    let mut deepest = info.max_finite_child_lambda.clone();
     for i in (1..count).rev() {
         let parent = info.parent[i] - n;
         deepest[parent] = deepest[parent].max(deepest[i]);
