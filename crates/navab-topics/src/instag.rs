@@ -81,7 +81,7 @@ impl InsTagParams {
 }
 
 /// A topic made from a consolidated tag.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TagTopic {
     /// The consolidated tag (the most frequent spelling of its group).
     pub label: String,
@@ -94,7 +94,7 @@ pub struct TagTopic {
 }
 
 /// What one round did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct InsTagRound {
     /// 1-based.
     pub round: usize,
@@ -113,7 +113,7 @@ pub struct InsTagRound {
 }
 
 /// A document whose tagging failed (its last failure).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TagFailure {
     /// Index of the document.
     pub document: usize,
@@ -124,7 +124,7 @@ pub struct TagFailure {
 }
 
 /// The outcome of [`tag_outliers`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct InsTagResult {
     /// Per document: its topic (index into `topics`), or `None` if still unplaced.
     pub assignments: Vec<Option<usize>>,
