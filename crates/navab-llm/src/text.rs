@@ -65,10 +65,16 @@ pub(crate) fn trim_end_punct(s: &str) -> &str {
     s.trim_end_matches(|c: char| ".。!！,，;；:：".contains(c) || c.is_whitespace())
 }
 
-/// The text after the last `##`, if any.
+/// The text after the last `##`, if any; else after a lone ` # ` written inline after other
+/// text on its line (small models drop one `#`: `A public opinion. # no`), never a Markdown
+/// heading at the start of a line.
 pub(crate) fn after_last_hashes(text: &str) -> Option<&str> {
-    text.rfind("##")
-        .map(|i| text[i + 2..].trim_start_matches('#'))
+    if let Some(i) = text.rfind("##") {
+        return Some(text[i + 2..].trim_start_matches('#'));
+    }
+    let i = text.rfind(" # ")?;
+    let line_start = text[..i].rfind('\n').map_or(0, |p| p + 1);
+    (!text[line_start..i].trim().is_empty()).then(|| &text[i + 3..])
 }
 
 /// The first non-empty line.

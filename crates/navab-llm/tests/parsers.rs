@@ -112,6 +112,9 @@ fn screening_table() {
         ("```\n## YES\n```", true),
         ("## [Yes]", true),
         ("I would classify this statement as:\n\n## yes\n\nreasoning: it mentions elections, not sports.", true),
+        // One `#` instead of two (SmolLM2-135M writes this), inline after the reasoning.
+        ("A public opinion. # no", false),
+        ("It is about an election. # Yes", true),
     ];
     for (reply, want) in cases {
         assert_eq!(
@@ -122,6 +125,7 @@ fn screening_table() {
     }
     for reply in [
         "",
+        "# Yes or no?\nI am not sure.",
         "I am not sure.",
         "## Yes/No",
         "Maybe, it depends on the context.",
