@@ -62,6 +62,9 @@ struct Args {
     /// HDBSCAN min_cluster_size (authors' code 50, paper 200; use ~10 for 100 documents).
     #[arg(long, default_value_t = 50)]
     min_cluster_size: usize,
+    /// HDBSCAN leaf cluster selection instead of eom (finer topics; good for small corpora).
+    #[arg(long)]
+    leaf: bool,
     /// File with topics to keep, one label or id a line (the authors' hand-picked list).
     #[arg(long)]
     allow_topics: Option<PathBuf>,
@@ -75,7 +78,10 @@ struct Args {
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
     /// Local model (GGUF file or HF directory) for the LLM steps, when no --llm-url is given.
-    #[arg(long, default_value = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")]
+    #[arg(
+        long,
+        default_value = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+    )]
     model: PathBuf,
     /// Most new tokens per local generation.
     #[arg(long, default_value_t = 160)]
@@ -109,21 +115,42 @@ fn main() -> Result<()> {
     config.default_nation = args.nation.clone();
     config.limit = args.limit;
     config.topics.hdbscan.min_cluster_size = args.min_cluster_size;
-    config.instag.min_frequency = config.instag.min_frequency.min(args.min_cluster_size.max(2));
+    if args.leaf {
+        config.topics.hdbscan.cluster_selection = navab::topics::hdbscan::ClusterSelection::Leaf;
+    }
+    config.instag.min_frequency = config
+        .instag
+        .min_frequency
+        .min(args.min_cluster_size.max(2));
     config.max_extraction_docs = args.max_extraction_docs;
     config.statement_language = args.statement_language.clone();
     config.concurrency = args.concurrency.max(1);
     if let Some(path) = &args.allow_topics {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        config.allow_topics = Some(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect());
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        config.allow_topics = Some(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+        );
     }
     std::fs::create_dir_all(&args.out)?;
 
     let embedder = SentenceEmbedder::load(
         &args.embedder,
-        EmbedOptions { char_limit: Some(3000), ..EmbedOptions::default() },
+        EmbedOptions {
+            char_limit: Some(3000),
+            ..EmbedOptions::default()
+        },
     )
-    .with_context(|| format!("loading {} (run scripts/fetch-models.sh)", args.embedder.display()))?;
+    .with_context(|| {
+        format!(
+            "loading {} (run scripts/fetch-models.sh)",
+            args.embedder.display()
+        )
+    })?;
     let embedder = CachedEmbedder::open(embedder, args.out.join("embeddings.cache"))?;
 
     let report = match &args.llm_url {
@@ -141,19 +168,38 @@ fn main() -> Result<()> {
                 let _guard = runtime.enter();
                 OpenAiChatModel::new(oa)?
             };
-            let llm = CachedChatModel::open(Box::new(client) as Box<dyn ChatModel>, args.out.join("llm-cache"))?;
+            let llm = CachedChatModel::open(
+                Box::new(client) as Box<dyn ChatModel>,
+                args.out.join("llm-cache"),
+            )?;
             eprintln!("LLM steps: {url} ({})", args.llm_model);
-            run(&config, &llm, &embedder, &TokioExecutor(runtime.handle().clone()))?
+            run(
+                &config,
+                &llm,
+                &embedder,
+                &TokioExecutor(runtime.handle().clone()),
+            )?
         }
         None => {
-            let model = LanguageModel::load(&args.model, &LoadOptions::cpu())
-                .with_context(|| format!("loading {} (run scripts/fetch-models.sh)", args.model.display()))?;
+            let model =
+                LanguageModel::load(&args.model, &LoadOptions::cpu()).with_context(|| {
+                    format!(
+                        "loading {} (run scripts/fetch-models.sh)",
+                        args.model.display()
+                    )
+                })?;
             eprintln!("LLM steps: local {} (in-process)", model.name());
             let local = LocalChatModel::new(
                 Arc::new(model),
-                GenerateOptions { max_new_tokens: args.max_new_tokens, ..GenerateOptions::default() },
+                GenerateOptions {
+                    max_new_tokens: args.max_new_tokens,
+                    ..GenerateOptions::default()
+                },
             );
-            let llm = CachedChatModel::open(Box::new(local) as Box<dyn ChatModel>, args.out.join("llm-cache"))?;
+            let llm = CachedChatModel::open(
+                Box::new(local) as Box<dyn ChatModel>,
+                args.out.join("llm-cache"),
+            )?;
             run(&config, &llm, &embedder, &StdExecutor)?
         }
     };
@@ -169,13 +215,16 @@ fn run<X: Executor>(
     exec: &X,
 ) -> Result<RunReport> {
     let mut bar: Option<(String, ProgressBar)> = None;
-    let style = ProgressStyle::with_template("{prefix:>9} {bar:40} {pos}/{len} {per_sec} eta {eta}")?;
+    let style =
+        ProgressStyle::with_template("{prefix:>9} {bar:40} {pos}/{len} {per_sec} eta {eta}")?;
     let report = run_pipeline(config, llm, embedder, exec, &mut |stage, done, total| {
         if bar.as_ref().is_none_or(|(s, _)| s != stage) {
             if let Some((_, b)) = bar.take() {
                 b.finish();
             }
-            let b = ProgressBar::new(total as u64).with_style(style.clone()).with_prefix(stage.to_string());
+            let b = ProgressBar::new(total as u64)
+                .with_style(style.clone())
+                .with_prefix(stage.to_string());
             bar = Some((stage.to_string(), b));
         }
         if let Some((_, b)) = &bar {
@@ -187,6 +236,9 @@ fn run<X: Executor>(
         b.finish();
     }
     let stats = llm.stats();
-    eprintln!("LLM cache: {} hits, {} misses, {} stored", stats.hits, stats.misses, stats.stores);
+    eprintln!(
+        "LLM cache: {} hits, {} misses, {} stored",
+        stats.hits, stats.misses, stats.stores
+    );
     Ok(report?)
 }

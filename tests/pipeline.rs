@@ -1,0 +1,278 @@
+//! The pipeline end to end on 100 real BBC articles (20 per category) with the real
+//! all-MiniLM-L6-v2 and a rule-based chat model that answers every step the way a capable LLM
+//! would (so the graph, triples and files are exercised on real text, quickly and
+//! deterministically): a crash mid-run, a resume that repeats no answered call, a rerun that
+//! computes nothing, and a dataset that navab-eval reads and scores.
+//!
+//! The same pipeline with the embedded SmolLM2 model is the `pipeline` example (see README).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use navab::embed::{CachedEmbedder, EmbedOptions, SentenceEmbedder};
+use navab::eval::{evaluate, EvalOptions, LocalScorer, Method};
+use navab::llm::cache::CachedChatModel;
+use navab::llm::{BoxFuture, ChatModel, ChatRequest, ChatResponse};
+use navab::lm::{LanguageModel, LoadOptions};
+use navab_pipeline::{read_json, run_pipeline, Manifest, PipelineConfig, StdExecutor};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn models() -> PathBuf {
+    std::env::var_os("NAVAB_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("models"))
+}
+
+/// Answers each pipeline step by its system prompt, from the text it is given.
+struct RuleBasedModel {
+    calls: AtomicUsize,
+    panic_after: Option<usize>,
+}
+
+impl RuleBasedModel {
+    fn new(panic_after: Option<usize>) -> Self {
+        RuleBasedModel {
+            calls: AtomicUsize::new(0),
+            panic_after,
+        }
+    }
+
+    fn reply(request: &ChatRequest) -> String {
+        let system = request
+            .messages
+            .first()
+            .map(|m| m.content.as_str())
+            .unwrap_or("");
+        let user = request
+            .messages
+            .last()
+            .map(|m| m.content.as_str())
+            .unwrap_or("");
+        let after = |label: &str| {
+            user.split_once(label)
+                .map(|(_, t)| t.trim().to_string())
+                .unwrap_or_default()
+        };
+        if system.starts_with("You name clusters") {
+            "topic: News cluster".into()
+        } else if system.starts_with("You tag news") {
+            let tag = if user.contains("econom") {
+                "Economy"
+            } else {
+                "Current affairs"
+            };
+            format!(r#"[{{"tag": "{tag}", "explanation": "the article's theme"}}]"#)
+        } else if system.starts_with("You extract value statements") {
+            let news = after("News:");
+            let first = news
+                .split(". ")
+                .next()
+                .unwrap_or(&news)
+                .trim_end_matches('.')
+                .to_string();
+            format!("The article's main stance.\nStatement: {first}.")
+        } else if system.starts_with("You screen") {
+            "It reports a stance on public policy. ## yes".into()
+        } else if system.starts_with("You attribute") {
+            if user.contains(" said") {
+                "A speaker is quoted. ## A spokesman".into()
+            } else {
+                "## unknown".into()
+            }
+        } else if system.starts_with("You write evaluation items") {
+            let s = after("Statement:");
+            let s = s.trim_end_matches('.');
+            format!("Q: Is it right that {s}? ## S: {s}. ## RS: It is not right that {s}.")
+        } else if system.starts_with("You compare the stances") {
+            "They are about different things. ## unrelated".into()
+        } else {
+            "## no".into()
+        }
+    }
+}
+
+impl ChatModel for RuleBasedModel {
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, navab::llm::Result<ChatResponse>> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.panic_after.is_some_and(|limit| n >= limit) {
+            panic!("simulated crash after {n} calls");
+        }
+        Box::pin(async move { Ok(ChatResponse::new(Self::reply(request))) })
+    }
+
+    fn model_id(&self) -> Option<&str> {
+        Some("rule-based")
+    }
+}
+
+/// 20 articles per BBC category, plus two lines the reader must skip.
+fn write_corpus(path: &Path) {
+    let text = std::fs::read_to_string(root().join("../shared/data/bbc-news.jsonl")).unwrap();
+    let mut counts = std::collections::HashMap::new();
+    let mut lines = vec![
+        "{not json".to_string(),
+        r#"{"id": "empty", "text": "  "}"#.to_string(),
+    ];
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let c = counts
+            .entry(v["category"].as_str().unwrap().to_string())
+            .or_insert(0);
+        if *c < 20 {
+            *c += 1;
+            lines.push(line.to_string());
+        }
+    }
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
+
+#[test]
+fn bbc_to_dataset_with_a_crash_a_resume_and_an_evaluation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("bbc100.jsonl");
+    write_corpus(&corpus);
+    let embedder = SentenceEmbedder::load(
+        models().join("all-MiniLM-L6-v2"),
+        EmbedOptions {
+            char_limit: Some(3000),
+            max_seq_length: Some(128),
+            ..Default::default()
+        },
+    )
+    .expect("run scripts/fetch-models.sh");
+    let embedder = CachedEmbedder::open(embedder, tmp.path().join("embeddings.cache")).unwrap();
+    let config = |out: &Path| {
+        let mut c = PipelineConfig::new(&corpus, out);
+        c.label_field = Some("category".into());
+        c.topics.hdbscan.min_cluster_size = 8;
+        // Small corpus: leaf clusters (eom merges the five categories into two here).
+        c.topics.hdbscan.cluster_selection = navab::topics::hdbscan::ClusterSelection::Leaf;
+        c.instag.min_frequency = 2;
+        c.max_extraction_docs = Some(30);
+        c
+    };
+    let run_dir = tmp.path().join("run");
+    let cache_dir = run_dir.join("llm-cache");
+
+    // 1. A crash in the middle of the LLM stages.
+    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let llm = CachedChatModel::open(RuleBasedModel::new(Some(25)), &cache_dir).unwrap();
+        run_pipeline(
+            &config(&run_dir),
+            &llm,
+            &embedder,
+            &StdExecutor,
+            &mut |_, _, _| {},
+        )
+    }));
+    assert!(crashed.is_err(), "the simulated crash must stop the run");
+    let manifest: Manifest = read_json(&run_dir.join("manifest.json")).unwrap();
+    for stage in ["corpus", "embed", "topics"] {
+        assert!(
+            manifest.stages.contains_key(stage),
+            "{stage} finished before the crash"
+        );
+    }
+
+    // 2. Resume: finished stages are read back; answered calls come from the cache.
+    let llm = CachedChatModel::open(RuleBasedModel::new(None), &cache_dir).unwrap();
+    let report = run_pipeline(
+        &config(&run_dir),
+        &llm,
+        &embedder,
+        &StdExecutor,
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    let resumed_calls = llm.inner().calls.load(Ordering::SeqCst);
+    for stage in &report.stages[..3] {
+        assert!(stage.resumed, "{} should be resumed", stage.stage);
+    }
+    assert_eq!(report.documents, 100);
+    assert_eq!(report.skipped_lines, 2);
+    assert!(report.topics >= 3, "{}", report.markdown());
+    let (ari, nmi) = (report.ari.unwrap(), report.nmi.unwrap());
+    assert!(ari > 0.3 && nmi > 0.4, "ARI {ari}, NMI {nmi}");
+    assert!(report.triples > 0, "{}", report.markdown());
+
+    // The same run from scratch makes exactly the calls the crash and the resume made together.
+    let fresh_dir = tmp.path().join("fresh");
+    let fresh = RuleBasedModel::new(None);
+    let fresh_report = run_pipeline(
+        &config(&fresh_dir),
+        &fresh,
+        &embedder,
+        &StdExecutor,
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    let total = fresh.calls.load(Ordering::SeqCst);
+    assert_eq!(
+        resumed_calls + 25,
+        total,
+        "the resume repeated answered calls"
+    );
+    assert_eq!(fresh_report.per_nation, report.per_nation);
+
+    // 3. A rerun computes nothing.
+    let llm = CachedChatModel::open(RuleBasedModel::new(Some(0)), &cache_dir).unwrap();
+    let again = run_pipeline(
+        &config(&run_dir),
+        &llm,
+        &embedder,
+        &StdExecutor,
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    assert!(again
+        .stages
+        .iter()
+        .filter(|s| s.stage != "dataset")
+        .all(|s| s.resumed));
+    assert_eq!(llm.inner().calls.load(Ordering::SeqCst), 0);
+    assert_eq!(again.per_nation, report.per_nation);
+
+    // 4. The dataset reads back and navab-eval scores it.
+    let loaded = navab::core::read_navab_dir(
+        run_dir.join("dataset"),
+        &navab::core::ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(loaded.items.len(), report.triples);
+    for file in [
+        "dpo/navab_dpo_train.json",
+        "dpo/trl_test.jsonl",
+        "dpo/dataset_info.json",
+        "verification.csv",
+        "report.md",
+    ] {
+        assert!(run_dir.join(file).is_file(), "{file} missing");
+    }
+    let model = LanguageModel::load(
+        models().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        &LoadOptions::cpu(),
+    )
+    .unwrap();
+    let items: Vec<_> = loaded
+        .items
+        .iter()
+        .take(6)
+        .map(|t| t.to_preference())
+        .collect();
+    let method: Method = "paper".parse().unwrap();
+    let run = evaluate(
+        &LocalScorer::new(model, 4),
+        &items,
+        &[method],
+        &EvalOptions::default(),
+        &mut |_, _| {},
+    );
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    assert_eq!(run.records.len(), items.len());
+}
