@@ -134,8 +134,8 @@ fn main() -> Result<()> {
         100.0 * model.noise_fraction()
     );
     println!(
-        "{:>5} {:>6}  {:<60}  {}",
-        "topic", "size", "c-TF-IDF words", "KeyBERT + MMR keywords"
+        "{:>5} {:>6}  {:<60}  KeyBERT + MMR keywords",
+        "topic", "size", "c-TF-IDF words"
     );
     for topic in &model.topics {
         let words: Vec<&str> = topic

@@ -797,7 +797,7 @@ where
             &triples.triples,
             &navab_triples::VerificationParams::default(),
         )?;
-        navab_triples::write_sheet_csv(&config.out.join("verification.csv"), &rows)?;
+        navab_triples::write_sheet_csv(config.out.join("verification.csv"), &rows)?;
     }
     timed("dataset", start, false);
 

@@ -1,0 +1,165 @@
+//! Answer-judgment (AJ) evaluation: the model under test answers each question in its own
+//! words, a judge model says whether the answer is closer to the statement or its reverse.
+//!
+//! ```text
+//! # offline, everything local (SmolLM2-135M answers and judges: a smoke test, not a verdict):
+//! cargo run --release --example judge -- --demo --limit 10
+//! # the model under test local, a strong judge behind any OpenAI-compatible endpoint:
+//! cargo run --release --example judge -- --data path/to/NaVAB --model path/to/model.gguf \
+//!     --judge-url http://127.0.0.1:8000/v1 --judge-model Qwen/Qwen2.5-72B-Instruct --judge-key-env JUDGE_KEY
+//! ```
+//! Writes `OUT/aj_items.jsonl` and `OUT/aj_summary.json`; LLM calls are cached in `OUT/llm-cache`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use navab::core::{read_navab_dir, read_triples_jsonl, write_navab_dir, ReadOptions};
+use navab::eval::judge::{evaluate_aj, AjOptions, AjSummary};
+use navab::llm::cache::CachedChatModel;
+use navab::llm::openai::{OpenAiChatModel, OpenAiConfig};
+use navab::llm::ChatModel;
+use navab::lm::{GenerateOptions, LanguageModel, LoadOptions, LocalChatModel};
+
+#[derive(Parser)]
+#[command(about = "Answer-judgment (AJ) evaluation of a model on NaVAB triples, with an LLM judge")]
+struct Args {
+    /// NaVAB dataset directory, or JSONL of triples.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Use the built-in demo triples instead of --data.
+    #[arg(long)]
+    demo: bool,
+    /// Evaluate only the first N items.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Model under test, local (GGUF or HF directory), when no --model-url is given.
+    #[arg(
+        long,
+        default_value = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+    )]
+    model: PathBuf,
+    /// Model under test behind an OpenAI-compatible endpoint.
+    #[arg(long)]
+    model_url: Option<String>,
+    /// Its model name.
+    #[arg(long, default_value = "default")]
+    model_name: String,
+    /// Environment variable with the model endpoint's API key.
+    #[arg(long)]
+    model_key_env: Option<String>,
+    /// Judge behind an OpenAI-compatible endpoint; without it the local model judges too.
+    #[arg(long)]
+    judge_url: Option<String>,
+    /// The judge's model name.
+    #[arg(long, default_value = "default")]
+    judge_model: String,
+    /// Environment variable with the judge endpoint's API key.
+    #[arg(long)]
+    judge_key_env: Option<String>,
+    /// Seed of the per-item reference order.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output directory.
+    #[arg(long, default_value = "runs/aj")]
+    out: PathBuf,
+}
+
+fn remote(url: &str, model: &str, key_env: &Option<String>) -> Result<Box<dyn ChatModel>> {
+    let mut config = OpenAiConfig::new(url, model);
+    if let Some(var) = key_env {
+        config = config.with_api_key_env(var.clone());
+    }
+    Ok(Box::new(OpenAiChatModel::new(config)?))
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.out)?;
+    let mut triples = if args.demo {
+        let dir = args.out.join("demo-data");
+        write_navab_dir(&dir, &navab::demo::demo_triples())?;
+        read_navab_dir(&dir, &ReadOptions::default())?.items
+    } else {
+        let path = args.data.clone().context("--data or --demo is required")?;
+        if path.is_dir() {
+            read_navab_dir(&path, &ReadOptions::default())?.items
+        } else {
+            read_triples_jsonl(&path, &ReadOptions::default())?.items
+        }
+    };
+    if let Some(limit) = args.limit {
+        triples.truncate(limit);
+    }
+    let items: Vec<_> = triples.iter().map(|t| t.to_preference()).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let _guard = runtime.enter();
+    let local = || -> Result<Box<dyn ChatModel>> {
+        let model = LanguageModel::load(&args.model, &LoadOptions::cpu()).with_context(|| {
+            format!(
+                "loading {} (run scripts/fetch-models.sh)",
+                args.model.display()
+            )
+        })?;
+        Ok(Box::new(LocalChatModel::new(
+            Arc::new(model),
+            GenerateOptions {
+                max_new_tokens: 160,
+                ..GenerateOptions::default()
+            },
+        )))
+    };
+    let model = match &args.model_url {
+        Some(url) => remote(url, &args.model_name, &args.model_key_env)?,
+        None => local()?,
+    };
+    let judge = match &args.judge_url {
+        Some(url) => remote(url, &args.judge_model, &args.judge_key_env)?,
+        None => local()?,
+    };
+    let model = CachedChatModel::open(model, args.out.join("llm-cache/model"))?;
+    let judge = CachedChatModel::open(judge, args.out.join("llm-cache/judge"))?;
+    let bar = ProgressBar::new(items.len() as u64).with_style(ProgressStyle::with_template(
+        "judging {bar:40} {pos}/{len} items eta {eta}",
+    )?);
+    let options = AjOptions {
+        seed: args.seed,
+        ..AjOptions::default()
+    };
+    let run = runtime.block_on(evaluate_aj(
+        &model,
+        &judge,
+        &items,
+        &options,
+        &mut |done, _| bar.set_position(done as u64),
+    ));
+    bar.finish_and_clear();
+    let summary = AjSummary::from_run(&run);
+    println!("{}", summary.markdown_table());
+    for failure in run.failures.iter().take(5) {
+        eprintln!(
+            "failed: {} at {}: {}",
+            failure.item_id, failure.stage, failure.reason
+        );
+    }
+    let mut out = std::io::BufWriter::new(std::fs::File::create(args.out.join("aj_items.jsonl"))?);
+    for record in &run.records {
+        serde_json::to_writer(&mut out, record)?;
+        writeln!(out)?;
+    }
+    std::fs::write(
+        args.out.join("aj_summary.json"),
+        serde_json::to_string_pretty(&summary)?,
+    )?;
+    println!(
+        "wrote aj_items.jsonl and aj_summary.json to {}",
+        args.out.display()
+    );
+    Ok(())
+}
