@@ -56,6 +56,9 @@ struct Args {
     /// Optional cache file: a rerun computes nothing twice.
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// Batches embedded at once on separate threads (sets RAYON_NUM_THREADS=1 unless set).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
     /// Embed only the first N documents.
     #[arg(long)]
     limit: Option<usize>,
@@ -63,6 +66,10 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.workers > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // Before any thread exists: each worker's matrix products stay on its own core.
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
     let file = std::fs::File::open(&args.corpus)
         .with_context(|| format!("opening {}", args.corpus.display()))?;
     let (mut ids, mut labels, mut texts) = (Vec::new(), Vec::new(), Vec::new());
@@ -121,6 +128,7 @@ fn main() -> anyhow::Result<()> {
         max_seq_length: args.max_seq_length,
         char_limit: args.char_limit,
         normalize: None,
+        workers: args.workers,
     };
     let load = Instant::now();
     let model = SentenceEmbedder::load(&args.model, options)?;

@@ -28,6 +28,9 @@ pub struct EmbedOptions {
     /// Overrides whether outputs are L2-normalised (by default: the directory's `Normalize`
     /// module).
     pub normalize: Option<bool>,
+    /// Batches run at once on separate threads (CPU data parallelism; run the process with
+    /// `RAYON_NUM_THREADS=1` so each worker's matrix products stay on its own core).
+    pub workers: usize,
 }
 
 impl Default for EmbedOptions {
@@ -39,6 +42,7 @@ impl Default for EmbedOptions {
             max_seq_length: None,
             char_limit: None,
             normalize: None,
+            workers: 1,
         }
     }
 }
@@ -248,20 +252,55 @@ impl SentenceEmbedder {
         // and an out-of-memory error shows on the first batch, not the last.
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by(|&a, &b| ids[b].len().cmp(&ids[a].len()).then(a.cmp(&b)));
-        let mut out = Array2::<f32>::zeros((texts.len(), self.dim));
-        let mut done = 0;
-        for batch in order.chunks(self.options.batch_size) {
-            let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-            let vectors = self.forward_batch(&rows)?;
-            for (row, &i) in batch.iter().enumerate() {
-                out.row_mut(i).assign(&ndarray::ArrayView1::from(
-                    &vectors[row * self.dim..(row + 1) * self.dim],
-                ));
+        let out = std::sync::Mutex::new(Array2::<f32>::zeros((texts.len(), self.dim)));
+        let batches: Vec<&[usize]> = order.chunks(self.options.batch_size).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let first_error: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+        // Each worker takes the next batch; with one worker this is the plain loop.
+        let work = || loop {
+            let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(batch) = batches.get(k) else { break };
+            if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
+                break;
             }
-            done += batch.len();
-            on_batch(done);
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
+            match self.forward_batch(&rows) {
+                Ok(vectors) => {
+                    if let Ok(mut out) = out.lock() {
+                        for (row, &i) in batch.iter().enumerate() {
+                            out.row_mut(i).assign(&ndarray::ArrayView1::from(
+                                &vectors[row * self.dim..(row + 1) * self.dim],
+                            ));
+                        }
+                    }
+                    let total = done.fetch_add(batch.len(), std::sync::atomic::Ordering::Relaxed)
+                        + batch.len();
+                    on_batch(total);
+                }
+                Err(e) => {
+                    if let Ok(mut slot) = first_error.lock() {
+                        slot.get_or_insert(e);
+                    }
+                    break;
+                }
+            }
+        };
+        let workers = self.options.workers.max(1).min(batches.len().max(1));
+        if workers == 1 {
+            work();
+        } else {
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(work);
+                }
+            });
         }
-        Ok(out)
+        if let Some(e) = first_error.into_inner().ok().flatten() {
+            return Err(e);
+        }
+        out.into_inner()
+            .map_err(|_| Error::Unsupported("an embedding worker panicked".into()))
     }
 
     /// One padded batch through the encoder and the pooling; returns `rows × dim` values.

@@ -152,6 +152,20 @@ fn batched_equals_one_at_a_time_for_every_pooling() {
         let a = batched.embed(&texts).unwrap();
         let b = single.embed(&texts).unwrap();
         assert_eq!(a.dim(), (texts.len(), 32));
+        let parallel = SentenceEmbedder::load(
+            &dir,
+            EmbedOptions {
+                batch_size: 2,
+                workers: 3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let c = parallel.embed(&texts).unwrap();
+        assert!(
+            max_abs_diff(&a, &c) < 1e-4,
+            "{pooling}: workers change the result"
+        );
         let diff = max_abs_diff(&a, &b);
         assert!(diff < 1e-4, "{pooling}: batched vs single differ by {diff}");
         // Same words (the normaliser lowercases) give the same vector; other words do not.
