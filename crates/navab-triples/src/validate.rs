@@ -58,7 +58,7 @@
 //! The heuristic cannot see meaning: "X is rising" against "X is falling" passes through its
 //! antonym list, "X is rising" against "X is stalling" is unclear. Its errors aim at the obvious
 //! generation failures (RS = S, RS = S with a word changed that flips nothing); it is a filter,
-//! not a judge. On the 75 real triples of the HK sample see `docs/benchmarks-triples.md`.
+//! not a judge. On the 75 real triples of the HK sample see `docs/benchmarks.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -169,7 +169,7 @@ fn stored_statement(id: &str) -> String {
     field(r, "statement").to_string()
 }
 
-/// Validation of the 75 real triples. The counts are printed (see docs/benchmarks-triples.md);
+/// Validation of the 75 real triples. The counts are printed (see docs/benchmarks.md);
 /// the assertions only bound them: most authors' questions are questions, and RS rarely
 /// repeats S.
 #[test]
