@@ -203,3 +203,32 @@ fn remote_scoring_matches_in_process_scoring() {
 fn the_local_prompt_scorer_conforms() {
     check_prompt_scorer(&LocalPromptScorer::new(smollm2())).unwrap();
 }
+
+#[test]
+fn token_id_prompts_score_like_their_text() {
+    use navab::server::{Prompt, PromptScorer, ScoreOptions};
+    let model = smollm2();
+    let scorer = LocalPromptScorer::new(model.clone());
+    let text = "香港是一個國際城市。My answer is A";
+    let options = ScoreOptions {
+        top_logprobs: 3,
+        next_token: true,
+    };
+    let by_text = scorer.score_prompt(Prompt::Text(text), &options).unwrap();
+    let ids = model.tokenizer().encode(text, true).unwrap().ids;
+    let by_ids = scorer.score_prompt(Prompt::Tokens(&ids), &options).unwrap();
+    assert_eq!(by_ids.text, text);
+    assert_eq!(by_text.tokens.concat(), text, "tokens cover the text once");
+    assert_eq!(by_ids.tokens.concat(), text);
+    assert_eq!(by_text.text_offset, by_ids.text_offset);
+    assert_eq!(by_text.token_logprobs, by_ids.token_logprobs);
+    assert_eq!(by_text.top_logprobs[3].len(), 3);
+    let (next, top) = by_text.next_token.unwrap();
+    assert_eq!(top[0], next);
+    // Beyond the vocabulary is the caller's error, not the model's.
+    let too_big = [model.config().vocab_size as u32];
+    assert!(matches!(
+        scorer.score_prompt(Prompt::Tokens(&too_big), &options),
+        Err(navab::server::Error::InvalidInput(_))
+    ));
+}

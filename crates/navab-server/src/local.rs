@@ -311,6 +311,97 @@ impl LocalPromptScorer {
     }
 }
 
+impl LocalPromptScorer {
+    /// Plain scoring of several prompts: neighbours that share most of their tokens (the A and
+    /// B answers of one question) form a group whose common prefix runs through the decoder
+    /// once, as `LocalScorer` does.
+    fn score_shared(&self, tokenized: Vec<Tokenized>) -> Result<Vec<PromptLogprobs>> {
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (i, t) in tokenized.iter().enumerate() {
+            let joined = groups.last_mut().and_then(|(common, members)| {
+                let first = &tokenized[members[0]].ids;
+                let shared = first
+                    .iter()
+                    .zip(&t.ids)
+                    .take(*common)
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                // Every member keeps at least one token of its own, and sharing must save
+                // at least half of the shorter prompt to be worth the padding.
+                let shared = shared.min(t.ids.len() - 1);
+                let shortest = t.ids.len().min(first.len());
+                (shared >= 1 && 2 * shared >= shortest).then_some((common, members, shared))
+            });
+            match joined {
+                Some((common, members, shared)) => {
+                    *common = shared;
+                    members.push(i);
+                }
+                None => groups.push((t.ids.len() - 1, vec![i])),
+            }
+        }
+        let mut out: Vec<Option<PromptLogprobs>> = vec![None; tokenized.len()];
+        for batch in groups.chunks(self.batch_size) {
+            let mut shared = Vec::new();
+            let mut whole: Vec<usize> = Vec::new();
+            for (common, members) in batch {
+                if *common == 0 {
+                    whole.extend(members);
+                } else {
+                    shared.push(navab_lm::SharedPrefix {
+                        prefix: tokenized[members[0]].ids[..*common].to_vec(),
+                        continuations: members
+                            .iter()
+                            .map(|&m| tokenized[m].ids[*common..].to_vec())
+                            .collect(),
+                    });
+                }
+            }
+            let scored = self
+                .model
+                .token_logprobs_shared(&shared)
+                .map_err(lm_error)?;
+            let sharing = batch.iter().filter(|(common, _)| *common > 0);
+            for ((_, members), group) in sharing.zip(scored) {
+                for (&m, continuation) in members.iter().zip(&group.continuations) {
+                    let own: Vec<f32> = group.prefix.iter().chain(continuation).copied().collect();
+                    out[m] = Some(plain(&tokenized[m], &own));
+                }
+            }
+            if !whole.is_empty() {
+                let seqs: Vec<Vec<u32>> = whole.iter().map(|&m| tokenized[m].ids.clone()).collect();
+                for (&m, own) in whole
+                    .iter()
+                    .zip(self.model.token_logprobs(&seqs).map_err(lm_error)?)
+                {
+                    out[m] = Some(plain(&tokenized[m], &own));
+                }
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+}
+
+/// The answer for a prompt and its tokens' log-probabilities after the first.
+fn plain(t: &Tokenized, own: &[f32]) -> PromptLogprobs {
+    let n = t.ids.len();
+    PromptLogprobs {
+        text: t.text.clone(),
+        tokens: (0..n)
+            .map(|k| {
+                let end = t.offsets.get(k + 1).copied().unwrap_or(t.text.len());
+                t.text[t.offsets[k]..end].to_string()
+            })
+            .collect(),
+        token_logprobs: std::iter::once(None)
+            .chain(own.iter().map(|&lp| Some(lp)))
+            .collect(),
+        top_logprobs: Vec::new(),
+        text_offset: t.offsets.clone(),
+        next_token: None,
+    }
+}
+
 /// The `k` most likely ids of a log-probability row, best first.
 fn top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
     let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
@@ -362,6 +453,9 @@ impl PromptScorer for LocalPromptScorer {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        if options.top_logprobs == 0 && !options.next_token {
+            return self.score_shared(tokenized);
+        }
         // Similar lengths together keep padding small; results go back in request order.
         let mut order: Vec<usize> = (0..tokenized.len()).collect();
         order.sort_by_key(|&i| tokenized[i].ids.len());
