@@ -183,81 +183,85 @@ impl LocalPromptScorer {
         options: &ScoreOptions,
     ) -> Result<Vec<PromptLogprobs>> {
         let decoder = self.model.decoder();
-        let device = decoder.device();
         let seq_len = batch.iter().map(|t| t.ids.len()).max().unwrap_or(0);
-        let lengths: Vec<usize> = batch.iter().map(|t| t.ids.len()).collect();
-        let mut padded = vec![0u32; batch.len() * seq_len];
-        for (b, t) in batch.iter().enumerate() {
-            padded[b * seq_len..b * seq_len + t.ids.len()].copy_from_slice(&t.ids);
-        }
-        let ids = Tensor::from_vec(padded, (batch.len(), seq_len), device).map_err(candle_error)?;
+        let seqs: Vec<&[u32]> = batch.iter().map(|t| t.ids.as_slice()).collect();
+        let (ids, lengths) = self.pad(&seqs)?;
         let hidden = decoder.forward_hidden(&ids, &lengths).map_err(lm_error)?;
         let hidden_size = hidden.dim(2).map_err(candle_error)?;
         let flat = hidden
             .reshape((batch.len() * seq_len, hidden_size))
             .map_err(candle_error)?;
+        let positions: Vec<Vec<u32>> = batch
+            .iter()
+            .enumerate()
+            .map(|(b, t)| (0..t.ids.len()).map(|i| (b * seq_len + i) as u32).collect())
+            .collect();
+        let prompts: Vec<&Tokenized> = batch.iter().collect();
+        self.score_rows(&flat, &prompts, &positions, options)
+    }
 
+    /// Right-pads sequences into a `[batch, max_len]` tensor; returns it and the lengths.
+    fn pad(&self, seqs: &[&[u32]]) -> Result<(Tensor, Vec<usize>)> {
+        let max_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+        let mut padded = vec![0u32; seqs.len() * max_len];
+        for (b, seq) in seqs.iter().enumerate() {
+            padded[b * max_len..b * max_len + seq.len()].copy_from_slice(seq);
+        }
+        let ids = Tensor::from_vec(padded, (seqs.len(), max_len), self.model.decoder().device())
+            .map_err(candle_error)?;
+        Ok((ids, seqs.iter().map(|s| s.len()).collect()))
+    }
+
+    /// Answers for `prompts` from the decoder's hidden states: `positions[p][i]` is the row of
+    /// `flat` (`[rows, hidden]`) holding prompt `p`'s position `i`.
+    fn score_rows(
+        &self,
+        flat: &Tensor,
+        prompts: &[&Tokenized],
+        positions: &[Vec<u32>],
+        options: &ScoreOptions,
+    ) -> Result<Vec<PromptLogprobs>> {
+        let decoder = self.model.decoder();
+        let device = decoder.device();
         // Rows whose distribution we need: every position that predicts a prompt token, and the
         // last position when the next token is asked for.
-        let full_rows = options.top_logprobs > 0 || options.next_token;
         let mut rows = Vec::new();
         let mut targets = Vec::new();
-        for (b, t) in batch.iter().enumerate() {
-            for i in 0..t.ids.len() - 1 {
-                rows.push((b * seq_len + i) as u32);
-                targets.push(t.ids[i + 1]);
-            }
+        for (t, pos) in prompts.iter().zip(positions) {
+            rows.extend_from_slice(&pos[..t.ids.len() - 1]);
+            targets.extend_from_slice(&t.ids[1..]);
         }
         let mut own = Vec::with_capacity(rows.len());
         let mut tops: Vec<Vec<(u32, f32)>> = Vec::new();
         let mut next: Vec<Vec<(u32, f32)>> = Vec::new();
-        if full_rows {
+        let select = |rows: Vec<u32>| -> Result<Tensor> {
+            let n = rows.len();
+            let index = Tensor::from_vec(rows, n, device).map_err(candle_error)?;
+            flat.index_select(&index, 0).map_err(candle_error)
+        };
+        if options.top_logprobs > 0 || options.next_token {
             let k = options.top_logprobs.max(1);
-            let rows_t =
-                Tensor::from_vec(rows.clone(), rows.len(), device).map_err(candle_error)?;
             if !rows.is_empty() {
-                let selected = flat.index_select(&rows_t, 0).map_err(candle_error)?;
-                self.for_each_row(&selected, |i, row| {
+                self.for_each_row(&select(rows)?, |i, row| {
                     own.push(row[targets[i] as usize]);
                     tops.push(top_k(row, k));
                 })?;
             }
             if options.next_token {
-                let last: Vec<u32> = lengths
-                    .iter()
-                    .enumerate()
-                    .map(|(b, &len)| (b * seq_len + len - 1) as u32)
-                    .collect();
-                let last_t = Tensor::from_vec(last, batch.len(), device).map_err(candle_error)?;
-                let selected = flat.index_select(&last_t, 0).map_err(candle_error)?;
-                self.for_each_row(&selected, |_, row| next.push(top_k(row, k)))?;
+                let last: Vec<u32> = positions.iter().map(|pos| pos[pos.len() - 1]).collect();
+                self.for_each_row(&select(last)?, |_, row| next.push(top_k(row, k)))?;
             }
         } else if !rows.is_empty() {
-            let rows_t =
-                Tensor::from_vec(rows.clone(), rows.len(), device).map_err(candle_error)?;
-            let selected = flat.index_select(&rows_t, 0).map_err(candle_error)?;
             own = decoder
-                .gather_logprobs(&selected, &targets, self.logits_chunk)
+                .gather_logprobs(&select(rows)?, &targets, self.logits_chunk)
                 .map_err(lm_error)?;
         }
 
-        let mut out = Vec::with_capacity(batch.len());
+        let mut out = Vec::with_capacity(prompts.len());
         let mut position = 0;
-        for (b, t) in batch.iter().enumerate() {
+        for (b, t) in prompts.iter().enumerate() {
             let n = t.ids.len();
-            let mut scored = PromptLogprobs {
-                text: t.text.clone(),
-                text_offset: t.offsets.clone(),
-                ..PromptLogprobs::default()
-            };
-            for k in 0..n {
-                let end = t.offsets.get(k + 1).copied().unwrap_or(t.text.len());
-                scored.tokens.push(t.text[t.offsets[k]..end].to_string());
-            }
-            scored.token_logprobs.push(None);
-            scored
-                .token_logprobs
-                .extend(own[position..position + n - 1].iter().map(|&lp| Some(lp)));
+            let mut scored = plain(t, &own[position..position + n - 1]);
             if options.top_logprobs > 0 {
                 scored.top_logprobs.push(Vec::new());
                 for top in &tops[position..position + n - 1] {
@@ -315,7 +319,11 @@ impl LocalPromptScorer {
     /// Plain scoring of several prompts: neighbours that share most of their tokens (the A and
     /// B answers of one question) form a group whose common prefix runs through the decoder
     /// once, as `LocalScorer` does.
-    fn score_shared(&self, tokenized: Vec<Tokenized>) -> Result<Vec<PromptLogprobs>> {
+    fn score_shared(
+        &self,
+        tokenized: Vec<Tokenized>,
+        options: &ScoreOptions,
+    ) -> Result<Vec<PromptLogprobs>> {
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
         for (i, t) in tokenized.iter().enumerate() {
             let joined = groups.last_mut().and_then(|(common, members)| {
@@ -341,41 +349,69 @@ impl LocalPromptScorer {
             }
         }
         let mut out: Vec<Option<PromptLogprobs>> = vec![None; tokenized.len()];
+        let decoder = self.model.decoder();
         for batch in groups.chunks(self.batch_size) {
-            let mut shared = Vec::new();
-            let mut whole: Vec<usize> = Vec::new();
-            for (common, members) in batch {
-                if *common == 0 {
-                    whole.extend(members);
-                } else {
-                    shared.push(navab_lm::SharedPrefix {
-                        prefix: tokenized[members[0]].ids[..*common].to_vec(),
-                        continuations: members
-                            .iter()
-                            .map(|&m| tokenized[m].ids[*common..].to_vec())
-                            .collect(),
-                    });
-                }
-            }
-            let scored = self
-                .model
-                .token_logprobs_shared(&shared)
+            // Each group's prefix once, then every member's own tokens after it.
+            let prefixes: Vec<&[u32]> = batch
+                .iter()
+                .map(|(common, members)| &tokenized[members[0]].ids[..*common])
+                .collect();
+            let (prefix_ids, prefix_lengths) = self.pad(&prefixes)?;
+            let (prefix_hidden, cache) = decoder
+                .forward_prefixes(&prefix_ids, &prefix_lengths)
                 .map_err(lm_error)?;
-            let sharing = batch.iter().filter(|(common, _)| *common > 0);
-            for ((_, members), group) in sharing.zip(scored) {
-                for (&m, continuation) in members.iter().zip(&group.continuations) {
-                    let own: Vec<f32> = group.prefix.iter().chain(continuation).copied().collect();
-                    out[m] = Some(plain(&tokenized[m], &own));
+            let mut rests = Vec::new();
+            let mut group_of = Vec::new();
+            let mut prompts = Vec::new();
+            for (g, (common, members)) in batch.iter().enumerate() {
+                for &m in members {
+                    rests.push(&tokenized[m].ids[*common..]);
+                    group_of.push(g);
+                    prompts.push(m);
                 }
             }
-            if !whole.is_empty() {
-                let seqs: Vec<Vec<u32>> = whole.iter().map(|&m| tokenized[m].ids.clone()).collect();
-                for (&m, own) in whole
-                    .iter()
-                    .zip(self.model.token_logprobs(&seqs).map_err(lm_error)?)
-                {
-                    out[m] = Some(plain(&tokenized[m], &own));
-                }
+            let (rest_ids, rest_lengths) = self.pad(&rests)?;
+            let rest_hidden = decoder
+                .forward_after_prefix(&rest_ids, &rest_lengths, &cache, &group_of)
+                .map_err(lm_error)?;
+            let prefix_len = prefix_ids.dim(1).map_err(candle_error)?;
+            let rest_len = rest_ids.dim(1).map_err(candle_error)?;
+            let hidden_size = prefix_hidden.dim(2).map_err(candle_error)?;
+            let flat = Tensor::cat(
+                &[
+                    prefix_hidden
+                        .reshape((batch.len() * prefix_len, hidden_size))
+                        .map_err(candle_error)?,
+                    rest_hidden
+                        .reshape((rests.len() * rest_len, hidden_size))
+                        .map_err(candle_error)?,
+                ],
+                0,
+            )
+            .map_err(candle_error)?;
+            let rest_base = batch.len() * prefix_len;
+            let positions: Vec<Vec<u32>> = prompts
+                .iter()
+                .enumerate()
+                .map(|(r, &m)| {
+                    let common = batch[group_of[r]].0;
+                    (0..tokenized[m].ids.len())
+                        .map(|i| {
+                            if i < common {
+                                (group_of[r] * prefix_len + i) as u32
+                            } else {
+                                (rest_base + r * rest_len + i - common) as u32
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let refs: Vec<&Tokenized> = prompts.iter().map(|&m| &tokenized[m]).collect();
+            for (&m, scored) in prompts
+                .iter()
+                .zip(self.score_rows(&flat, &refs, &positions, options)?)
+            {
+                out[m] = Some(scored);
             }
         }
         Ok(out.into_iter().flatten().collect())
@@ -453,8 +489,9 @@ impl PromptScorer for LocalPromptScorer {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        if options.top_logprobs == 0 && !options.next_token {
-            return self.score_shared(tokenized);
+        // A one-token prompt has no prefix to share; score such a request plainly.
+        if tokenized.len() > 1 && tokenized.iter().all(|t| t.ids.len() > 1) {
+            return self.score_shared(tokenized, options);
         }
         // Similar lengths together keep padding small; results go back in request order.
         let mut order: Vec<usize> = (0..tokenized.len()).collect();
