@@ -33,7 +33,8 @@ struct Args {
         default_value = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
     )]
     model: PathBuf,
-    /// The model id clients must name (default: the model's file or directory name).
+    /// The model id clients must name (default: the file name without its extension, or the
+    /// directory name).
     #[arg(long)]
     model_id: Option<String>,
     /// Address to listen on; a non-loopback address needs --token-env.
@@ -82,9 +83,17 @@ async fn main() -> Result<()> {
         LanguageModel::load(&args.model, &options)
             .with_context(|| format!("loading {}", args.model.display()))?,
     );
+    // A file's stem (no `.gguf`), a directory's name.
+    let default_id = args
+        .model
+        .is_file()
+        .then(|| args.model.file_stem())
+        .flatten()
+        .map(|s| s.to_string_lossy().into_owned());
     let model_id = args
         .model_id
         .clone()
+        .or(default_id)
         .unwrap_or_else(|| model.name().to_string());
     let mut config = ServerConfig::new(&model_id)
         .with_addr(args.addr)
