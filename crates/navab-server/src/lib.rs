@@ -65,11 +65,16 @@
 //! TLS: put a reverse proxy in front to serve beyond a trusted network.
 //!
 //! # Features
-//! None: the crate always needs tokio and axum (HTTP/1 only).
+//! - `local`: `LocalPromptScorer`, a [`PromptScorer`] over a local `navab-lm` model (candle).
+//! - `cuda`: `local` on the GPU through candle's CUDA backend.
+//!
+//! The crate always needs tokio and axum (HTTP/1 only).
 
 mod api;
 mod config;
 mod error;
+#[cfg(feature = "local")]
+mod local;
 mod routes;
 mod scorer;
 mod serve;
@@ -77,6 +82,8 @@ pub mod testing;
 
 pub use config::ServerConfig;
 pub use error::{Error, Result};
+#[cfg(feature = "local")]
+pub use local::LocalPromptScorer;
 pub use routes::{router, Backends, MAX_TOP_LOGPROBS};
 pub use scorer::{Prompt, PromptLogprobs, PromptScorer, ScoreOptions, TokenLogprob};
 pub use serve::{serve, Server};
