@@ -40,7 +40,10 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     k: usize,
     /// Local judge model.
-    #[arg(long, default_value = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")]
+    #[arg(
+        long,
+        default_value = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+    )]
     model: PathBuf,
     /// sentence-transformers model for the embeddings.
     #[arg(long, default_value = "models/all-MiniLM-L6-v2")]
@@ -51,7 +54,15 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let mut triples = Vec::new();
     for set in [StatementSet::Official, StatementSet::Quoted] {
-        triples.extend(read_navab_file(args.data.join(set.file_name()), Nation::China, set, &ReadOptions::strict())?.items);
+        triples.extend(
+            read_navab_file(
+                args.data.join(set.file_name()),
+                Nation::China,
+                set,
+                &ReadOptions::strict(),
+            )?
+            .items,
+        );
     }
     let mut chosen: Vec<usize> = (0..triples.len()).collect();
     chosen.shuffle(&mut rand::rngs::StdRng::seed_from_u64(args.seed));
@@ -71,7 +82,9 @@ fn main() -> Result<()> {
     for &i in &chosen {
         let t = &triples[i];
         let id = format!("{}/reverse", t.id);
-        corpus.statements.push(Statement::new(id.clone(), t.reverse_statement.clone()).with_speakers(t.source.clone()));
+        corpus.statements.push(
+            Statement::new(id.clone(), t.reverse_statement.clone()).with_speakers(t.source.clone()),
+        );
         planted.insert(id);
     }
     let embedder = SentenceEmbedder::load(&args.embedder, EmbedOptions::default())
@@ -84,12 +97,24 @@ fn main() -> Result<()> {
     let name = model.name().to_string();
     let judge = LlmRelationJudge::new(LocalChatModel::new(
         Arc::new(model),
-        GenerateOptions { max_new_tokens: 48, ..GenerateOptions::default() },
+        GenerateOptions {
+            max_new_tokens: 48,
+            ..GenerateOptions::default()
+        },
     ));
-    let params = ConflictParams { k: args.k, similarity_threshold: 0.3, ..ConflictParams::default() };
+    let params = ConflictParams {
+        k: args.k,
+        similarity_threshold: 0.3,
+        ..ConflictParams::default()
+    };
     let start = Instant::now();
     let outcome = reduce_conflicts(&corpus, &embeddings, &judge, &params)?;
-    let removed: BTreeSet<String> = outcome.report.removed.iter().map(|r| r.id.clone()).collect();
+    let removed: BTreeSet<String> = outcome
+        .report
+        .removed
+        .iter()
+        .map(|r| r.id.clone())
+        .collect();
     let hits = removed.intersection(&planted).count();
     println!(
         "{} statements ({} planted reverses), judge {name}, k {}: removed {}, of them planted {hits}; \
@@ -102,6 +127,9 @@ fn main() -> Result<()> {
         if removed.is_empty() { 1.0 } else { hits as f64 / removed.len() as f64 },
         start.elapsed().as_secs_f64()
     );
-    println!("judge relations: {}", serde_json::to_string(&outcome.report.relations)?);
+    println!(
+        "judge relations: {}",
+        serde_json::to_string(&outcome.report.relations)?
+    );
     Ok(())
 }
