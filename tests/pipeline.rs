@@ -1,20 +1,24 @@
 //! The pipeline end to end on 100 real BBC articles (20 per category) with the real
-//! all-MiniLM-L6-v2 and a rule-based chat model that answers every step the way a capable LLM
-//! would (so the graph, triples and files are exercised on real text, quickly and
-//! deterministically): a crash mid-run, a resume that repeats no answered call, a rerun that
-//! computes nothing, and a dataset that navab-eval reads and scores.
-//!
-//! The same pipeline with the embedded SmolLM2 model is the `pipeline` example (see README).
+//! all-MiniLM-L6-v2, its LLM steps going over real HTTP (async-openai client, response cache)
+//! to the embedded server (`navab-server`) on loopback. The server's chat backend is a
+//! rule-based model that answers every step the way a capable LLM would, so the graph, triples
+//! and files are exercised on real text quickly and deterministically (SmolLM2-135M, the
+//! embedded default, is too weak to yield triples reliably and takes minutes: that run is the
+//! `pipeline` example). Checked: a crash mid-run, a resume that repeats no answered call, a
+//! rerun that computes nothing, and a dataset that navab-eval reads and scores.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use navab::embed::{CachedEmbedder, EmbedOptions, SentenceEmbedder};
 use navab::eval::{evaluate, EvalOptions, LocalScorer, Method};
 use navab::llm::cache::CachedChatModel;
+use navab::llm::openai::{OpenAiChatModel, OpenAiConfig};
 use navab::llm::{BoxFuture, ChatModel, ChatRequest, ChatResponse};
 use navab::lm::{LanguageModel, LoadOptions};
-use navab_pipeline::{read_json, run_pipeline, Manifest, PipelineConfig, StdExecutor};
+use navab::server::{Backends, Server, ServerConfig};
+use navab_pipeline::{read_json, run_pipeline, Executor, Manifest, PipelineConfig};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,18 +32,10 @@ fn models() -> PathBuf {
 
 /// Answers each pipeline step by its system prompt, from the text it is given.
 struct RuleBasedModel {
-    calls: AtomicUsize,
-    panic_after: Option<usize>,
+    calls: Arc<AtomicUsize>,
 }
 
 impl RuleBasedModel {
-    fn new(panic_after: Option<usize>) -> Self {
-        RuleBasedModel {
-            calls: AtomicUsize::new(0),
-            panic_after,
-        }
-    }
-
     fn reply(request: &ChatRequest) -> String {
         let system = request
             .messages
@@ -99,15 +95,94 @@ impl ChatModel for RuleBasedModel {
         &'a self,
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, navab::llm::Result<ChatResponse>> {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.panic_after.is_some_and(|limit| n >= limit) {
-            panic!("simulated crash after {n} calls");
-        }
+        self.calls.fetch_add(1, Ordering::SeqCst);
         Box::pin(async move { Ok(ChatResponse::new(Self::reply(request))) })
     }
 
     fn model_id(&self) -> Option<&str> {
         Some("rule-based")
+    }
+}
+
+/// The client side of a crash: the process dies when it is about to make call `after + 1`.
+struct CrashAfter<M> {
+    inner: M,
+    after: usize,
+    made: AtomicUsize,
+}
+
+impl<M: ChatModel> ChatModel for CrashAfter<M> {
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, navab::llm::Result<ChatResponse>> {
+        let n = self.made.fetch_add(1, Ordering::SeqCst);
+        if n >= self.after {
+            panic!("simulated crash before call {}", n + 1);
+        }
+        self.inner.chat(request)
+    }
+
+    fn model_id(&self) -> Option<&str> {
+        self.inner.model_id()
+    }
+}
+
+/// Drives the pipeline's async stages on the client's tokio runtime.
+#[derive(Clone)]
+struct TokioExecutor(tokio::runtime::Handle);
+
+impl Executor for TokioExecutor {
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.0.block_on(future)
+    }
+}
+
+/// The embedded server on loopback, on its own runtime and thread, until dropped.
+struct Running {
+    url: String,
+    calls: Arc<AtomicUsize>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn start_server() -> Running {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let backends = Backends::new().with_chat(RuleBasedModel {
+        calls: calls.clone(),
+    });
+    let config = ServerConfig::new("rule-based").with_addr("127.0.0.1:0".parse().unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(Server::bind(&config, backends)).unwrap();
+    let url = format!("http://{}/v1", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        runtime
+            .block_on(server.run_until(async {
+                let _ = stopped.await;
+            }))
+            .unwrap();
+    });
+    Running {
+        url,
+        calls,
+        stop: Some(stop),
+        thread: Some(thread),
     }
 }
 
@@ -155,23 +230,40 @@ fn bbc_to_dataset_with_a_crash_a_resume_and_an_evaluation() {
         c.topics.hdbscan.cluster_selection = navab::topics::hdbscan::ClusterSelection::Leaf;
         c.instag.min_frequency = 2;
         c.max_extraction_docs = Some(30);
+        // One call at a time, so the crash happens after exactly the calls it says.
+        c.concurrency = 1;
         c
     };
     let run_dir = tmp.path().join("run");
     let cache_dir = run_dir.join("llm-cache");
+    let server = start_server();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let exec = TokioExecutor(runtime.handle().clone());
+    let client = || {
+        let _guard = runtime.enter();
+        OpenAiChatModel::new(OpenAiConfig::new(&server.url, "rule-based")).unwrap()
+    };
+    let at_server = || server.calls.load(Ordering::SeqCst);
 
-    // 1. A crash in the middle of the LLM stages.
+    // 1. A crash in the middle of the LLM stages, after 25 answered calls.
     let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let llm = CachedChatModel::open(RuleBasedModel::new(Some(25)), &cache_dir).unwrap();
-        run_pipeline(
-            &config(&run_dir),
-            &llm,
-            &embedder,
-            &StdExecutor,
-            &mut |_, _, _| {},
+        let llm = CachedChatModel::open(
+            CrashAfter {
+                inner: client(),
+                after: 25,
+                made: AtomicUsize::new(0),
+            },
+            &cache_dir,
         )
+        .unwrap();
+        run_pipeline(&config(&run_dir), &llm, &embedder, &exec, &mut |_, _, _| {})
     }));
     assert!(crashed.is_err(), "the simulated crash must stop the run");
+    assert_eq!(at_server(), 25);
     let manifest: Manifest = read_json(&run_dir.join("manifest.json")).unwrap();
     for stage in ["corpus", "embed", "topics"] {
         assert!(
@@ -181,16 +273,10 @@ fn bbc_to_dataset_with_a_crash_a_resume_and_an_evaluation() {
     }
 
     // 2. Resume: finished stages are read back; answered calls come from the cache.
-    let llm = CachedChatModel::open(RuleBasedModel::new(None), &cache_dir).unwrap();
-    let report = run_pipeline(
-        &config(&run_dir),
-        &llm,
-        &embedder,
-        &StdExecutor,
-        &mut |_, _, _| {},
-    )
-    .unwrap();
-    let resumed_calls = llm.inner().calls.load(Ordering::SeqCst);
+    let llm = CachedChatModel::open(client(), &cache_dir).unwrap();
+    let report =
+        run_pipeline(&config(&run_dir), &llm, &embedder, &exec, &mut |_, _, _| {}).unwrap();
+    let resumed_calls = at_server() - 25;
     for stage in &report.stages[..3] {
         assert!(stage.resumed, "{} should be resumed", stage.stage);
     }
@@ -201,18 +287,18 @@ fn bbc_to_dataset_with_a_crash_a_resume_and_an_evaluation() {
     assert!(ari > 0.3 && nmi > 0.4, "ARI {ari}, NMI {nmi}");
     assert!(report.triples > 0, "{}", report.markdown());
 
-    // The same run from scratch makes exactly the calls the crash and the resume made together.
-    let fresh_dir = tmp.path().join("fresh");
-    let fresh = RuleBasedModel::new(None);
+    // The same run from scratch (no cache) makes exactly the calls the crash and the resume
+    // made together.
+    let before = at_server();
     let fresh_report = run_pipeline(
-        &config(&fresh_dir),
-        &fresh,
+        &config(&tmp.path().join("fresh")),
+        &client(),
         &embedder,
-        &StdExecutor,
+        &exec,
         &mut |_, _, _| {},
     )
     .unwrap();
-    let total = fresh.calls.load(Ordering::SeqCst);
+    let total = at_server() - before;
     assert_eq!(
         resumed_calls + 25,
         total,
@@ -220,22 +306,16 @@ fn bbc_to_dataset_with_a_crash_a_resume_and_an_evaluation() {
     );
     assert_eq!(fresh_report.per_nation, report.per_nation);
 
-    // 3. A rerun computes nothing.
-    let llm = CachedChatModel::open(RuleBasedModel::new(Some(0)), &cache_dir).unwrap();
-    let again = run_pipeline(
-        &config(&run_dir),
-        &llm,
-        &embedder,
-        &StdExecutor,
-        &mut |_, _, _| {},
-    )
-    .unwrap();
+    // 3. A rerun computes nothing and calls nobody.
+    let before = at_server();
+    let llm = CachedChatModel::open(client(), &cache_dir).unwrap();
+    let again = run_pipeline(&config(&run_dir), &llm, &embedder, &exec, &mut |_, _, _| {}).unwrap();
     assert!(again
         .stages
         .iter()
         .filter(|s| s.stage != "dataset")
         .all(|s| s.resumed));
-    assert_eq!(llm.inner().calls.load(Ordering::SeqCst), 0);
+    assert_eq!(at_server(), before);
     assert_eq!(again.per_nation, report.per_nation);
 
     // 4. The dataset reads back and navab-eval scores it.
