@@ -17,6 +17,23 @@ pub(crate) fn write_atomically(
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(io_error(parent))?;
     }
+    replace(path, write).map_err(io_error(path))
+}
+
+/// Replaces `path` with `bytes` atomically, as every writer of this crate does (temporary file
+/// beside it, flushed to disk, renamed over it; missing parent directories created), for other
+/// crates' writers. The error is the bare I/O error: callers name the path in their own type.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    replace(path, |out| out.write_all(bytes))
+}
+
+fn replace(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let tmp = temporary_path(path);
     let result = (|| {
         let mut out = BufWriter::new(File::create(&tmp)?);
@@ -29,7 +46,7 @@ pub(crate) fn write_atomically(
         // Best effort: the error that matters is the one returned below.
         let _ = fs::remove_file(&tmp);
     }
-    result.map_err(io_error(path))
+    result
 }
 
 /// `dir/.name.<pid>.tmp`: hidden, and distinct per process so that two writers of the same file

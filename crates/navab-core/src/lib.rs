@@ -74,6 +74,7 @@ pub mod preference;
 pub mod read;
 pub mod types;
 
+pub use atomic::replace_file;
 pub use error::{Error, Result};
 pub use jsonl::{read_triples_jsonl, write_triples_jsonl};
 pub use navab::{read_navab_dir, read_navab_file, read_navab_nation_dir, write_navab_dir};

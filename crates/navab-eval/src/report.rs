@@ -7,8 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs;
-use std::io::Write as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -638,30 +636,10 @@ pub fn group_by(run: &EvalRun, field: &str, min_group_size: usize) -> Vec<GroupR
 /// Writes `content` to `path` atomically: into a temporary file beside it, flushed to disk,
 /// then renamed over `path`, so a reader never sees half a file and a crash leaves the old one.
 fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
-    let io = |source| Error::Io {
+    navab_core::replace_file(path, content).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(parent) = parent {
-        fs::create_dir_all(parent).map_err(io)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // Hidden, and unique to this process so that two writers never share a temporary file.
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(content)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(io)
+    })
 }
 
 fn to_json_lines<T: Serialize>(what: &str, values: &[T]) -> Result<Vec<u8>> {
@@ -737,6 +715,7 @@ mod tests {
     use super::*;
     use crate::scorer::{LogLikelihood, ScoreRequest, Scorer};
     use crate::{evaluate, is_swapped, EvalOptions, ItemFailure, Method};
+    use std::fs;
 
     const NATIONS: [&str; 6] = ["Germany", "Japan", "US", "China", "France", "UK"];
 

@@ -98,14 +98,9 @@ pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
     write_bytes(path, &bytes)
 }
 
-/// Writes bytes atomically.
+/// Writes bytes atomically (navab-core's writer: flushed to disk, then renamed into place).
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(Error::io(path))
+    navab_core::replace_file(path, bytes).map_err(Error::io(path))
 }
 
 /// Reads JSON written by [`write_json`].

@@ -29,8 +29,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use navab_core::{PreferenceItem, Triple};
@@ -168,28 +166,9 @@ pub fn split_train_test(
     Ok(split)
 }
 
-/// Replaces `path` with `bytes` through a temporary file beside it, so that a crash leaves the
-/// old file or the new one. Creates missing parent folders.
+/// Replaces `path` with `bytes` atomically (navab-core's writer).
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(io_error(parent))?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        // Best effort: the error that matters is returned below.
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(io_error(path))
+    navab_core::replace_file(path, bytes).map_err(io_error(path))
 }
 
 pub(crate) fn write_jsonl_values(
