@@ -7,6 +7,8 @@
 //! `pipeline` example). Checked: a crash mid-run, a resume that repeats no answered call, a
 //! rerun that computes nothing, and a dataset that navab-eval reads and scores.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use navab::llm::cache::CachedChatModel;
 use navab::llm::openai::{OpenAiChatModel, OpenAiConfig};
 use navab::llm::{BoxFuture, ChatModel, ChatRequest, ChatResponse};
 use navab::lm::{LanguageModel, LoadOptions};
-use navab::server::{Backends, Server, ServerConfig};
+use navab::server::{Backends, ServerConfig};
 use navab_pipeline::{read_json, run_pipeline, Executor, Manifest, PipelineConfig};
 
 fn root() -> &'static Path {
@@ -138,23 +140,11 @@ impl Executor for TokioExecutor {
     }
 }
 
-/// The embedded server on loopback, on its own runtime and thread, until dropped.
+/// The embedded server, and how many chat calls reached it.
 struct Running {
     url: String,
     calls: Arc<AtomicUsize>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    _server: common::Running,
 }
 
 fn start_server() -> Running {
@@ -163,26 +153,11 @@ fn start_server() -> Running {
         calls: calls.clone(),
     });
     let config = ServerConfig::new("rule-based").with_addr("127.0.0.1:0".parse().unwrap());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = runtime.block_on(Server::bind(&config, backends)).unwrap();
-    let url = format!("http://{}/v1", server.local_addr());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        runtime
-            .block_on(server.run_until(async {
-                let _ = stopped.await;
-            }))
-            .unwrap();
-    });
+    let server = common::serve(&config, backends);
     Running {
-        url,
+        url: server.url.clone(),
         calls,
-        stop: Some(stop),
-        thread: Some(thread),
+        _server: server,
     }
 }
 

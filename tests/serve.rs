@@ -1,6 +1,8 @@
 //! End to end: `navab-server` in-process on a free loopback port with the real
 //! SmolLM2-135M-Instruct, reached over real HTTP by navab's own clients.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -11,7 +13,7 @@ use navab::llm::openai::{OpenAiChatModel, OpenAiConfig};
 use navab::llm::{BoxFuture, ChatMessage, ChatModel, ChatRequest, ChatResponse};
 use navab::lm::{GenerateOptions, LanguageModel, LoadOptions, LocalChatModel};
 use navab::server::testing::check_prompt_scorer;
-use navab::server::{Backends, LocalPromptScorer, Server, ServerConfig};
+use navab::server::{Backends, LocalPromptScorer, ServerConfig};
 
 const MODEL_ID: &str = "SmolLM2-135M-Instruct";
 
@@ -49,23 +51,11 @@ impl ChatModel for Counting {
     }
 }
 
-/// A server running on its own runtime and thread until dropped.
+/// The embedded server, and how many chat calls reached it.
 struct Running {
     url: String,
     calls: Arc<AtomicUsize>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    _server: common::Running,
 }
 
 fn start_server() -> Running {
@@ -80,26 +70,11 @@ fn start_server() -> Running {
     let config = ServerConfig::new(MODEL_ID)
         .with_addr("127.0.0.1:0".parse().unwrap())
         .with_concurrency(2, 64);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = runtime.block_on(Server::bind(&config, backends)).unwrap();
-    let url = format!("http://{}/v1", server.local_addr());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        runtime
-            .block_on(server.run_until(async {
-                let _ = stopped.await;
-            }))
-            .unwrap();
-    });
+    let server = common::serve(&config, backends);
     Running {
-        url,
+        url: server.url.clone(),
         calls,
-        stop: Some(stop),
-        thread: Some(thread),
+        _server: server,
     }
 }
 
