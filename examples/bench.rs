@@ -49,7 +49,10 @@ struct Args {
     dump: Option<PathBuf>,
 }
 
+navab_alloc::global_allocator!();
+
 fn main() -> Result<()> {
+    navab_alloc::keep_freed_memory();
     let args = Args::parse();
     let triples = read_navab_dir(&args.data, &ReadOptions::default())?.items;
     let items: Vec<_> = triples.iter().map(|t| t.to_preference()).collect();

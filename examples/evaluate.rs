@@ -174,7 +174,10 @@ fn load_items(args: &Args, out_dir: &std::path::Path) -> Result<Loaded<Preferenc
     })
 }
 
+navab_alloc::global_allocator!();
+
 fn main() -> Result<()> {
+    navab_alloc::keep_freed_memory();
     let args = Args::parse();
     if args.workers > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none() {
         // Before any thread exists: each worker's matrix products then stay on its own core.

@@ -76,7 +76,10 @@ fn remote(url: &str, model: &str, key_env: &Option<String>) -> Result<Box<dyn Ch
     Ok(Box::new(OpenAiChatModel::new(config)?))
 }
 
+navab_alloc::global_allocator!();
+
 fn main() -> Result<()> {
+    navab_alloc::keep_freed_memory();
     let args = Args::parse();
     std::fs::create_dir_all(&args.out)?;
     let mut triples = if args.demo {

@@ -37,7 +37,10 @@ struct Args {
     batched: bool,
 }
 
+navab_alloc::global_allocator!();
+
 fn main() -> Result<()> {
+    navab_alloc::keep_freed_memory();
     let args = Args::parse();
     let mut texts = args.text.clone();
     if let Some(path) = &args.texts {

@@ -107,7 +107,10 @@ impl Executor for TokioExecutor {
     }
 }
 
+navab_alloc::global_allocator!();
+
 fn main() -> Result<()> {
+    navab_alloc::keep_freed_memory();
     let args = Args::parse();
     let mut config = PipelineConfig::new(&args.corpus, &args.out);
     config.text_field = args.text_field.clone();

@@ -60,8 +60,17 @@ struct Args {
     dtype: String,
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+navab_alloc::global_allocator!();
+
+fn main() -> Result<()> {
+    // Set before the runtime starts its threads.
+    navab_alloc::keep_freed_memory();
+    tokio::runtime::Runtime::new()
+        .context("starting the async runtime")?
+        .block_on(serve())
+}
+
+async fn serve() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

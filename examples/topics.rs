@@ -74,7 +74,10 @@ struct Args {
     device: String,
 }
 
+navab_alloc::global_allocator!();
+
 fn main() -> Result<()> {
+    navab_alloc::keep_freed_memory();
     let args = Args::parse();
     let (texts, labels) = read_corpus(&args)?;
     if texts.is_empty() {

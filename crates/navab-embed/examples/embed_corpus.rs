@@ -64,7 +64,10 @@ struct Args {
     limit: Option<usize>,
 }
 
+navab_alloc::global_allocator!();
+
 fn main() -> anyhow::Result<()> {
+    navab_alloc::keep_freed_memory();
     let args = Args::parse();
     if args.workers > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none() {
         // Before any thread exists: each worker's matrix products stay on its own core.
