@@ -59,6 +59,9 @@ struct Args {
     /// Batches embedded at once on separate threads (sets RAYON_NUM_THREADS=1 unless set).
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// Run candle-transformers' BERT / XLM-R instead of the fused CPU encoder (to compare).
+    #[arg(long)]
+    unfused: bool,
     /// Embed only the first N documents.
     #[arg(long)]
     limit: Option<usize>,
@@ -132,6 +135,7 @@ fn main() -> anyhow::Result<()> {
         char_limit: args.char_limit,
         normalize: None,
         workers: args.workers,
+        fused: !args.unfused,
     };
     let load = Instant::now();
     let model = SentenceEmbedder::load(&args.model, options)?;

@@ -28,6 +28,7 @@
 mod cache;
 mod config;
 mod error;
+mod fast;
 mod model;
 
 pub use cache::{CacheStats, CachedEmbedder};

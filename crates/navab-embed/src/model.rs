@@ -9,6 +9,7 @@ use ndarray::Array2;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::config::{read_json, Family, Pooling, StConfig};
+use crate::fast::{FastConfig, FastEncoder};
 use crate::{Embedder, Error, Result};
 
 /// Options of [`SentenceEmbedder::load`]. `Default` gives what sentence-transformers does:
@@ -31,6 +32,10 @@ pub struct EmbedOptions {
     /// Batches run at once on separate threads (CPU data parallelism; run the process with
     /// `RAYON_NUM_THREADS=1` so each worker's matrix products stay on its own core).
     pub workers: usize,
+    /// Use the fused CPU encoder (f32 on the CPU only): vectorised softmax, GELU and layer norm
+    /// in single passes, about 1.5× faster than candle-transformers' models with the same
+    /// vectors to 1e-5. `false` runs candle-transformers' BERT / XLM-R everywhere.
+    pub fused: bool,
 }
 
 impl Default for EmbedOptions {
@@ -43,6 +48,7 @@ impl Default for EmbedOptions {
             char_limit: None,
             normalize: None,
             workers: 1,
+            fused: true,
         }
     }
 }
@@ -69,6 +75,8 @@ impl EmbedOptions {
 }
 
 enum Encoder {
+    /// Our fused CPU f32 encoder (`fast.rs`), for BERT and XLM-R alike.
+    Fast(FastEncoder),
     Bert(bert::BertModel),
     XlmRoberta(xlm_roberta::XLMRobertaModel),
 }
@@ -128,35 +136,67 @@ impl SentenceEmbedder {
             path: weights_path.clone(),
             reason: format!("weights do not match config.json: {e}"),
         };
-        let (encoder, vocab_size) = match st.family {
-            Family::Bert => {
-                let config: bert::Config = read_json(&config_path)?;
-                let vocab = config.vocab_size;
-                (
-                    Encoder::Bert(bert::BertModel::load(vb, &config).map_err(weight_error)?),
-                    vocab,
-                )
-            }
-            Family::XlmRoberta => {
-                let config: xlm_roberta::Config = read_json(&config_path)?;
-                let vocab = config.vocab_size;
-                // Checkpoints saved from a task model keep the encoder under `roberta.`.
-                let vb = if vb.contains_tensor("roberta.embeddings.word_embeddings.weight") {
-                    vb.pp("roberta")
-                } else {
-                    vb
-                };
-                let model = xlm_roberta::XLMRobertaModel::new(&config, vb).map_err(weight_error)?;
-                (Encoder::XlmRoberta(model), vocab)
-            }
-        };
         let pad_id = read_json::<PadId>(&config_path)?
             .pad_token_id
             .unwrap_or(match st.family {
                 Family::Bert => 0,
                 Family::XlmRoberta => 1,
             });
-
+        // The fused encoder where it computes the same thing: f32 on the CPU.
+        let fast = if options.fused && options.device.is_cpu() && options.dtype == DType::F32 {
+            let config: FastConfig = read_json(&config_path)?;
+            let root = ["", "bert", "roberta"].into_iter().find(|p| {
+                let key = if p.is_empty() {
+                    "embeddings.word_embeddings.weight".to_string()
+                } else {
+                    format!("{p}.embeddings.word_embeddings.weight")
+                };
+                vb.contains_tensor(&key)
+            });
+            match root {
+                Some(root) if config.supported() => {
+                    let vb = if root.is_empty() {
+                        vb.clone()
+                    } else {
+                        vb.pp(root)
+                    };
+                    let xlm_pad =
+                        matches!(st.family, Family::XlmRoberta).then_some(pad_id as usize);
+                    let encoder = FastEncoder::load(vb, &config, xlm_pad).map_err(weight_error)?;
+                    Some((Encoder::Fast(encoder), config.vocab_size))
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let (encoder, vocab_size) = if let Some(fast) = fast {
+            fast
+        } else {
+            match st.family {
+                Family::Bert => {
+                    let config: bert::Config = read_json(&config_path)?;
+                    let vocab = config.vocab_size;
+                    (
+                        Encoder::Bert(bert::BertModel::load(vb, &config).map_err(weight_error)?),
+                        vocab,
+                    )
+                }
+                Family::XlmRoberta => {
+                    let config: xlm_roberta::Config = read_json(&config_path)?;
+                    let vocab = config.vocab_size;
+                    // Checkpoints saved from a task model keep the encoder under `roberta.`.
+                    let vb = if vb.contains_tensor("roberta.embeddings.word_embeddings.weight") {
+                        vb.pp("roberta")
+                    } else {
+                        vb
+                    };
+                    let model =
+                        xlm_roberta::XLMRobertaModel::new(&config, vb).map_err(weight_error)?;
+                    (Encoder::XlmRoberta(model), vocab)
+                }
+            }
+        };
         let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
             .map_err(|e| Error::Tokenizer(format!("{}: {e}", tokenizer_path.display())))?;
         let tokenizer_vocab = tokenizer.get_vocab_size(true);
@@ -319,6 +359,10 @@ impl SentenceEmbedder {
         let mask = Tensor::from_vec(mask, (rows.len(), width), device)?;
         let token_types = input.zeros_like()?;
         let hidden = match &self.encoder {
+            Encoder::Fast(model) => {
+                let lengths: Vec<usize> = rows.iter().map(|r| r.len()).collect();
+                model.forward(&input, &lengths)?
+            }
             Encoder::Bert(model) => model.forward(&input, &token_types, Some(&mask))?,
             Encoder::XlmRoberta(model) => {
                 model.forward(&input, &mask, &token_types, None, None, None)?

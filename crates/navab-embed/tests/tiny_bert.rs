@@ -43,18 +43,33 @@ fn tokenizer_json() -> String {
 }
 
 fn write_model(dir: &Path, pooling: &str, normalize: bool, vocab: usize) {
+    write_family_model(dir, "bert", pooling, normalize, vocab);
+}
+
+/// A seeded random model of `family` (`bert` or `xlm-roberta`) in a sentence-transformers layout.
+fn write_family_model(dir: &Path, family: &str, pooling: &str, normalize: bool, vocab: usize) {
     std::fs::create_dir_all(dir.join("1_Pooling")).unwrap();
+    let xlm = family == "xlm-roberta";
     let config = serde_json::json!({
-        "model_type": "bert", "vocab_size": vocab, "hidden_size": 32, "num_hidden_layers": 2,
+        "model_type": family, "vocab_size": vocab, "hidden_size": 32, "num_hidden_layers": 2,
         "num_attention_heads": 4, "intermediate_size": 64, "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.0, "max_position_embeddings": 64, "type_vocab_size": 2,
-        "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0
+        "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
+        "max_position_embeddings": 64, "type_vocab_size": if xlm { 1 } else { 2 },
+        "initializer_range": 0.02, "layer_norm_eps": 1e-5, "pad_token_id": if xlm { 1 } else { 0 },
+        "position_embedding_type": "absolute"
     });
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let cfg: candle_transformers::models::bert::Config = serde_json::from_value(config).unwrap();
-    candle_transformers::models::bert::BertModel::load(vb, &cfg).unwrap();
+    if xlm {
+        let cfg: candle_transformers::models::xlm_roberta::Config =
+            serde_json::from_value(config).unwrap();
+        candle_transformers::models::xlm_roberta::XLMRobertaModel::new(&cfg, vb).unwrap();
+    } else {
+        let cfg: candle_transformers::models::bert::Config =
+            serde_json::from_value(config).unwrap();
+        candle_transformers::models::bert::BertModel::load(vb, &cfg).unwrap();
+    }
     // Seeded values, so the model is the same in every run.
     let mut rng = StdRng::seed_from_u64(7);
     let data = varmap.data().lock().unwrap();
@@ -175,6 +190,37 @@ fn batched_equals_one_at_a_time_for_every_pooling() {
             same < 1e-4 && other > 1e-3,
             "{pooling}: same {same}, other {other}"
         );
+    }
+}
+
+#[test]
+fn fused_encoder_equals_candle_transformers_for_bert_and_xlm_r() {
+    let texts = texts();
+    for family in ["bert", "xlm-roberta"] {
+        for pooling in ["mean", "cls", "max"] {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join(family);
+            write_family_model(&dir, family, pooling, false, VOCAB);
+            let embed = |fused: bool| {
+                let options = EmbedOptions {
+                    fused,
+                    batch_size: 3,
+                    ..EmbedOptions::default()
+                };
+                SentenceEmbedder::load(&dir, options)
+                    .unwrap()
+                    .embed(&texts)
+                    .unwrap()
+            };
+            let (fused, reference) = (embed(true), embed(false));
+            let diff = max_abs_diff(&fused, &reference);
+            let scale = reference.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            assert!(scale > 0.1, "{family}/{pooling}: degenerate outputs");
+            assert!(
+                diff < 1e-4 * scale.max(1.0),
+                "{family}/{pooling}: fused and candle-transformers differ by {diff}"
+            );
+        }
     }
 }
 
