@@ -12,7 +12,7 @@
 //! sentence-transformers BERT and XLM-R checkpoints we know); otherwise, and on a GPU, the
 //! embedder runs candle-transformers' models.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Module, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, InplaceOp1, InplaceOp2, Layout, Module, Shape, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 use rayon::prelude::*;
 
@@ -57,6 +57,7 @@ impl FastConfig {
 
 struct LayerWeights {
     qkv: Linear,
+    qkv_bias: Vec<f32>,
     attention_out: Linear,
     attention_norm: AddLayerNorm,
     intermediate: Linear,
@@ -88,6 +89,15 @@ fn linear(vb: &VarBuilder, out: usize, inp: usize, name: &str) -> candle_core::R
     ))
 }
 
+/// The same layer without its bias, and the bias as values.
+fn unbiased(l: Linear) -> candle_core::Result<(Linear, Vec<f32>)> {
+    let bias = match l.bias() {
+        Some(b) => b.to_vec1()?,
+        None => Vec::new(),
+    };
+    Ok((Linear::new(l.weight().clone(), None), bias))
+}
+
 fn layer_norm(vb: &VarBuilder, size: usize, eps: f64) -> candle_core::Result<AddLayerNorm> {
     // Old TensorFlow-converted checkpoints call the parameters gamma and beta.
     let (w, b) = if vb.contains_tensor("weight") {
@@ -96,6 +106,7 @@ fn layer_norm(vb: &VarBuilder, size: usize, eps: f64) -> candle_core::Result<Add
         (vb.get(size, "gamma")?, vb.get(size, "beta")?)
     };
     Ok(AddLayerNorm {
+        input_bias: Vec::new(),
         weight: w.to_vec1()?,
         bias: b.to_vec1()?,
         eps: eps as f32,
@@ -139,7 +150,8 @@ impl FastEncoder {
                     0,
                 )
             };
-            let qkv = Linear::new(stack("weight", &[h, h])?, Some(stack("bias", &[h])?));
+            let qkv = Linear::new(stack("weight", &[h, h])?, None);
+            let qkv_bias = stack("bias", &[h])?.to_vec1()?;
             let intermediate_vb = l.pp("intermediate.dense");
             let intermediate = Linear::new(
                 intermediate_vb.get((c.intermediate_size, h), "weight")?,
@@ -151,20 +163,25 @@ impl FastEncoder {
                     .get(c.intermediate_size, "bias")?
                     .to_vec1()?,
             };
-            let attention_out = linear(&l, h, h, "attention.output.dense")?;
-            let output = linear(&l, h, c.intermediate_size, "output.dense")?;
+            // The output projections' biases go into the fused residual + layer norm kernels.
+            let (attention_out, attention_bias) =
+                unbiased(linear(&l, h, h, "attention.output.dense")?)?;
+            let (output, output_bias) =
+                unbiased(linear(&l, h, c.intermediate_size, "output.dense")?)?;
+            let mut attention_norm =
+                layer_norm(&l.pp("attention.output.LayerNorm"), h, c.layer_norm_eps)?;
+            attention_norm.input_bias = attention_bias;
+            let mut output_norm = layer_norm(&l.pp("output.LayerNorm"), h, c.layer_norm_eps)?;
+            output_norm.input_bias = output_bias;
             layers.push(LayerWeights {
                 qkv,
-                attention_norm: layer_norm(
-                    &l.pp("attention.output.LayerNorm"),
-                    h,
-                    c.layer_norm_eps,
-                )?,
+                qkv_bias,
+                attention_norm,
                 attention_out,
                 intermediate,
                 intermediate_gelu,
                 output,
-                output_norm: layer_norm(&l.pp("output.LayerNorm"), h, c.layer_norm_eps)?,
+                output_norm,
             });
         }
         Ok(FastEncoder {
@@ -203,15 +220,18 @@ impl FastEncoder {
             }
         }
         let position_ids = Tensor::from_vec(position_ids, (batch, width), device)?;
-        let mut x = self.words.forward(ids)?;
+        let mut words = self.words.forward(ids)?;
         if let Some(tt) = &self.token_type {
-            x = x.broadcast_add(tt)?;
+            words = words.broadcast_add(tt)?;
         }
         let pos = self.positions.forward(&position_ids)?;
-        let hidden = x.dim(2)?;
-        let mut x = pos
-            .reshape((batch * width, hidden))?
-            .apply_op2_no_bwd(&x.reshape((batch * width, hidden))?, &self.embedding_norm)?;
+        let hidden = words.dim(2)?;
+        let x = pos.reshape((batch * width, hidden))?;
+        x.inplace_op2(
+            &words.reshape((batch * width, hidden))?,
+            &self.embedding_norm,
+        )?;
+        let mut x = x;
 
         let mut mask = Vec::with_capacity(batch * width);
         for &len in lengths {
@@ -222,31 +242,31 @@ impl FastEncoder {
         let head_dim = hidden / heads;
         let softmax = MaskedSoftmax {
             scale: 1.0 / (head_dim as f32).sqrt(),
-            heads,
         };
         for layer in &self.layers {
-            let qkv = layer.qkv.forward(&x)?; // (batch·width) × 3·hidden
-            let split = |k: usize| {
-                qkv.narrow(1, k * hidden, hidden)?
-                    .reshape((batch, width, heads, head_dim))?
-                    .transpose(1, 2)?
-                    .contiguous()
-            };
-            let (q, k, v) = (split(0)?, split(1)?, split(2)?);
-            let scores = q.matmul(&k.t()?)?; // batch × heads × width × width
-            let probs = scores.apply_op2_no_bwd(&mask, &softmax)?;
-            let context = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((batch * width, hidden))?;
+            let qkv = layer.qkv.forward(&x)?.apply_op1_no_bwd(&SplitHeads {
+                bias: &layer.qkv_bias,
+                batch,
+                heads,
+            })?; // 3 × batch × heads × width × head_dim
+            let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+            // One document at a time: its scores (heads × width × width) stay in cache, where
+            // the whole batch's would be a hundred megabytes streamed three times.
+            let mut contexts = Vec::with_capacity(batch);
+            for b in 0..batch {
+                let scores = q.get(b)?.matmul(&k.get(b)?.t()?)?;
+                scores.inplace_op2(&mask.get(b)?, &softmax)?;
+                contexts.push(scores.matmul(&v.get(b)?)?.transpose(0, 1)?);
+            }
+            let context = Tensor::cat(&contexts, 0)?.reshape((batch * width, hidden))?;
             let attended = layer.attention_out.forward(&context)?;
-            x = attended.apply_op2_no_bwd(&x, &layer.attention_norm)?;
-            let inner = layer
-                .intermediate
-                .forward(&x)?
-                .apply_op1_no_bwd(&layer.intermediate_gelu)?;
+            attended.inplace_op2(&x, &layer.attention_norm)?;
+            x = attended;
+            let inner = layer.intermediate.forward(&x)?;
+            inner.inplace_op1(&layer.intermediate_gelu)?;
             let out = layer.output.forward(&inner)?;
-            x = out.apply_op2_no_bwd(&x, &layer.output_norm)?;
+            out.inplace_op2(&x, &layer.output_norm)?;
+            x = out;
         }
         x.reshape((batch, width, hidden))
     }
@@ -263,29 +283,45 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result
     }
 }
 
-/// `LayerNorm(a + b)` over the last dimension.
+/// The f32 values of a contiguous CPU tensor, to overwrite.
+fn f32_slice_mut<'a>(
+    s: &'a mut CpuStorage,
+    l: &Layout,
+    op: &str,
+) -> candle_core::Result<&'a mut [f32]> {
+    let CpuStorage::F32(v) = s else {
+        candle_core::bail!("{op}: expects f32");
+    };
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&mut v[start..end]),
+        None => candle_core::bail!("{op}: expects a contiguous tensor"),
+    }
+}
+
+/// `LayerNorm(a + input_bias + b)` over the last dimension (`input_bias` is the bias of the
+/// linear layer that produced `a`, or empty).
 struct AddLayerNorm {
+    input_bias: Vec<f32>,
     weight: Vec<f32>,
     bias: Vec<f32>,
     eps: f32,
 }
 
-impl CustomOp2 for AddLayerNorm {
+impl InplaceOp2 for AddLayerNorm {
     fn name(&self) -> &'static str {
         "add-layer-norm"
     }
 
+    /// Overwrites `a` (`s1`) with the result.
     fn cpu_fwd(
         &self,
-        s1: &CpuStorage,
+        s1: &mut CpuStorage,
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (a, b) = (
-            f32_slice(s1, l1, self.name())?,
-            f32_slice(s2, l2, self.name())?,
-        );
+    ) -> candle_core::Result<()> {
+        let b = f32_slice(s2, l2, self.name())?;
+        let a = f32_slice_mut(s1, l1, self.name())?;
         let n = self.weight.len();
         if a.len() != b.len() || a.len() % n != 0 {
             candle_core::bail!(
@@ -294,13 +330,10 @@ impl CustomOp2 for AddLayerNorm {
                 l2.shape()
             );
         }
-        let mut out = vec![0.0f32; a.len()];
-        out.par_chunks_mut(n)
-            .zip(a.par_chunks(n).zip(b.par_chunks(n)))
-            .for_each(|(o, (a, b))| {
-                add_layer_norm_row(o, a, b, &self.weight, &self.bias, self.eps)
-            });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        a.par_chunks_mut(n).zip(b.par_chunks(n)).for_each(|(a, b)| {
+            add_layer_norm_row(a, b, &self.input_bias, &self.weight, &self.bias, self.eps)
+        });
+        Ok(())
     }
 }
 
@@ -308,9 +341,22 @@ impl CustomOp2 for AddLayerNorm {
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma+avx",
     "x86_64+avx2+fma+avx",
 ))]
-fn add_layer_norm_row(out: &mut [f32], a: &[f32], b: &[f32], w: &[f32], bias: &[f32], eps: f32) {
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        *o = x + y;
+fn add_layer_norm_row(
+    out: &mut [f32],
+    b: &[f32],
+    input_bias: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    eps: f32,
+) {
+    if input_bias.is_empty() {
+        for (o, &y) in out.iter_mut().zip(b) {
+            *o += y;
+        }
+    } else {
+        for ((o, &y), &c) in out.iter_mut().zip(b).zip(input_bias) {
+            *o = *o + c + y;
+        }
     }
     let n = out.len() as f32;
     let mean = lane_sum(out) / n;
@@ -346,27 +392,69 @@ fn lane_sum(v: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// Query, key and value from the stacked product (`(batch·width) × 3·hidden`, bias not yet
+/// added) to `3 × batch × heads × width × head_dim`, bias added: one pass instead of a bias
+/// pass and three transposing copies.
+struct SplitHeads<'a> {
+    bias: &'a [f32],
+    batch: usize,
+    heads: usize,
+}
+
+impl CustomOp1 for SplitHeads<'_> {
+    fn name(&self) -> &'static str {
+        "split-heads"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, self.name())?;
+        let (rows, three_h) = l.shape().dims2()?;
+        let (batch, heads) = (self.batch, self.heads);
+        if three_h != self.bias.len() || three_h % (3 * heads) != 0 || rows % batch != 0 {
+            candle_core::bail!("split-heads: shape {:?}", l.shape());
+        }
+        let (width, hidden) = (rows / batch, three_h / 3);
+        let head_dim = hidden / heads;
+        let mut out = vec![0.0f32; x.len()];
+        // One task per (part, batch, head) block of `width × head_dim` outputs.
+        out.par_chunks_mut(width * head_dim)
+            .enumerate()
+            .for_each(|(block, o)| {
+                let (part, rest) = (block / (batch * heads), block % (batch * heads));
+                let (b, hd) = (rest / heads, rest % heads);
+                let col = part * hidden + hd * head_dim;
+                let bias = &self.bias[col..col + head_dim];
+                for (t, o) in o.chunks_exact_mut(head_dim).enumerate() {
+                    let src = &x[(b * width + t) * three_h + col..][..head_dim];
+                    for ((o, &v), &c) in o.iter_mut().zip(src).zip(bias) {
+                        *o = v + c;
+                    }
+                }
+            });
+        let shape = Shape::from((3, batch, heads, width, head_dim));
+        Ok((CpuStorage::F32(out), shape))
+    }
+}
+
 /// `GELU(x + bias)` with the exact (erf) GELU, bias over the last dimension.
 struct BiasGelu {
     bias: Vec<f32>,
 }
 
-impl CustomOp1 for BiasGelu {
+impl InplaceOp1 for BiasGelu {
     fn name(&self) -> &'static str {
         "bias-gelu"
     }
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s, l, self.name())?;
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> candle_core::Result<()> {
+        let x = f32_slice_mut(s, l, self.name())?;
         let n = self.bias.len();
         if x.len() % n != 0 {
             candle_core::bail!("bias-gelu: shape {:?}, bias {n}", l.shape());
         }
-        let mut out = vec![0.0f32; x.len()];
-        out.par_chunks_mut(n)
-            .zip(x.par_chunks(n))
-            .for_each(|(o, x)| bias_gelu_row(o, x, &self.bias));
-        Ok((CpuStorage::F32(out), l.shape().clone()))
+        x.par_chunks_mut(n)
+            .for_each(|x| bias_gelu_row(x, &self.bias));
+        Ok(())
     }
 }
 
@@ -374,54 +462,45 @@ impl CustomOp1 for BiasGelu {
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma+avx",
     "x86_64+avx2+fma+avx",
 ))]
-fn bias_gelu_row(out: &mut [f32], x: &[f32], bias: &[f32]) {
-    for ((o, &v), &b) in out.iter_mut().zip(x).zip(bias) {
-        let v = v + b;
+fn bias_gelu_row(x: &mut [f32], bias: &[f32]) {
+    for (o, &b) in x.iter_mut().zip(bias) {
+        let v = *o + b;
         *o = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
     }
 }
 
-/// Softmax over the last dimension of `scores` (`batch × heads × rows × width`) after scaling,
-/// with the keys of padding tokens (mask 0, `batch × width`) left out.
+/// Softmax over the last dimension of one document's scores (`heads × rows × width`) after
+/// scaling, with the keys of padding tokens (mask 0, `width` values) left out; in place.
 struct MaskedSoftmax {
     scale: f32,
-    heads: usize,
 }
 
-impl CustomOp2 for MaskedSoftmax {
+impl InplaceOp2 for MaskedSoftmax {
     fn name(&self) -> &'static str {
         "masked-softmax"
     }
 
     fn cpu_fwd(
         &self,
-        s1: &CpuStorage,
+        s1: &mut CpuStorage,
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (scores, mask) = (
-            f32_slice(s1, l1, self.name())?,
-            f32_slice(s2, l2, self.name())?,
-        );
-        let (batch, heads, rows, width) = l1.shape().dims4()?;
-        if heads != self.heads || mask.len() != batch * width {
+    ) -> candle_core::Result<()> {
+        let mask = f32_slice(s2, l2, self.name())?;
+        let scores = f32_slice_mut(s1, l1, self.name())?;
+        let width = mask.len();
+        if width == 0 || scores.len() % width != 0 {
             candle_core::bail!(
                 "masked-softmax: shapes {:?} and {:?}",
                 l1.shape(),
                 l2.shape()
             );
         }
-        let mut out = vec![0.0f32; scores.len()];
-        let per_batch = heads * rows * width;
-        out.par_chunks_mut(width)
-            .zip(scores.par_chunks(width))
-            .enumerate()
-            .for_each(|(r, (o, s))| {
-                let b = r * width / per_batch;
-                softmax_row(o, s, &mask[b * width..(b + 1) * width], self.scale);
-            });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        scores
+            .par_chunks_mut(width)
+            .for_each(|row| softmax_row(row, mask, self.scale));
+        Ok(())
     }
 }
 
@@ -429,16 +508,36 @@ impl CustomOp2 for MaskedSoftmax {
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma+avx",
     "x86_64+avx2+fma+avx",
 ))]
-fn softmax_row(out: &mut [f32], scores: &[f32], mask: &[f32], scale: f32) {
+fn softmax_row(out: &mut [f32], mask: &[f32], scale: f32) {
+    // The maximum in 8 lanes with plain comparisons: `f32::max` (NaN rules) in one chain does
+    // not vectorise.
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let (rows, masks) = (out.chunks_exact(8), mask.chunks_exact(8));
     let mut max = f32::NEG_INFINITY;
-    for (&s, &m) in scores.iter().zip(mask) {
-        if m != 0.0 {
-            max = max.max(s * scale);
+    for (&s, &m) in rows.remainder().iter().zip(masks.remainder()) {
+        let v = if m != 0.0 {
+            s * scale
+        } else {
+            f32::NEG_INFINITY
+        };
+        max = if v > max { v } else { max };
+    }
+    for (r, m) in rows.zip(masks) {
+        for l in 0..8 {
+            let v = if m[l] != 0.0 {
+                r[l] * scale
+            } else {
+                f32::NEG_INFINITY
+            };
+            lanes[l] = if v > lanes[l] { v } else { lanes[l] };
         }
     }
-    for ((o, &s), &m) in out.iter_mut().zip(scores).zip(mask) {
+    for v in lanes {
+        max = if v > max { v } else { max };
+    }
+    for (o, &m) in out.iter_mut().zip(mask) {
         // Masked keys get probability 0 (candle adds the float minimum: the same to f32).
-        *o = if m != 0.0 { exp(s * scale - max) } else { 0.0 };
+        *o = if m != 0.0 { exp(*o * scale - max) } else { 0.0 };
     }
     let sum = lane_sum(out);
     if sum > 0.0 {
@@ -508,10 +607,9 @@ mod tests {
 
     #[test]
     fn softmax_masks_and_sums_to_one() {
-        let scores = [1.0f32, 2.0, 3.0, 100.0];
         let mask = [1.0f32, 1.0, 1.0, 0.0];
-        let mut out = [0.0f32; 4];
-        softmax_row(&mut out, &scores, &mask, 0.5);
+        let mut out = [1.0f32, 2.0, 3.0, 100.0];
+        softmax_row(&mut out, &mask, 0.5);
         assert_eq!(out[3], 0.0);
         let e: Vec<f64> = [0.5f64, 1.0, 1.5]
             .iter()
