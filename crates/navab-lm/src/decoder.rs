@@ -328,11 +328,23 @@ impl Decoder {
             }
             x = (x + h)?;
             let h = candle_nn::ops::rms_norm(&x, &block.post_attention_norm, eps)?;
-            let gated = candle_nn::ops::silu(&block.gate.forward(&h)?)?;
-            let h = block.down.forward(&(gated * block.up.forward(&h)?)?)?;
+            let gate = block.gate.forward(&h)?;
+            let up = block.up.forward(&h)?;
+            let gated = if self.fused_cpu(&gate) {
+                gate.inplace_op2(&up, &crate::kernels::SiluMul)?;
+                gate
+            } else {
+                (candle_nn::ops::silu(&gate)? * up)?
+            };
+            let h = block.down.forward(&gated)?;
             x = (x + h)?;
         }
         Ok(candle_nn::ops::rms_norm(&x, &self.final_norm, eps)?)
+    }
+
+    /// Whether `t` can go through the fused in-place CPU kernels: f32, on the CPU, contiguous.
+    fn fused_cpu(&self, t: &Tensor) -> bool {
+        t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous()
     }
 
     /// Returns the output and this call's own (post-RoPE, un-repeated) keys and values.
@@ -385,8 +397,19 @@ impl Decoder {
         let v = repeat_kv(v, group)?.contiguous()?;
         let scale = 1.0 / (c.head_dim as f64).sqrt();
         // Scores and softmax in f32 whatever the compute dtype, as HF's eager attention does.
-        let scores = (q.matmul(&k.t()?)?.to_dtype(DType::F32)? * scale)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(mask)?)?;
+        let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?;
+        let probs = if self.fused_cpu(&scores) {
+            // One vectorised in-place pass for scale, mask and softmax (see `kernels`).
+            scores.inplace_op2(
+                mask,
+                &crate::kernels::AdditiveMaskSoftmax {
+                    scale: scale as f32,
+                },
+            )?;
+            scores
+        } else {
+            candle_nn::ops::softmax_last_dim(&(scores * scale)?.broadcast_add(mask)?)?
+        };
         let out = probs.to_dtype(v.dtype())?.matmul(&v)?;
         let out = out
             .transpose(1, 2)?

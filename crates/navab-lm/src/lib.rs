@@ -38,6 +38,7 @@ mod device;
 mod error;
 #[cfg(feature = "hub")]
 pub mod hub;
+pub mod kernels;
 mod model;
 mod tokenizer;
 mod weights;
