@@ -270,42 +270,50 @@ impl InplaceOp2 for MaskedSoftmax {
     "x86_64+avx2+fma+avx",
 ))]
 fn softmax_row(out: &mut [f32], mask: &[f32], scale: f32) {
-    // The maximum in 8 lanes with plain comparisons: `f32::max` (NaN rules) in one chain does
-    // not vectorise.
-    let mut lanes = [f32::NEG_INFINITY; 8];
-    let (rows, masks) = (out.chunks_exact(8), mask.chunks_exact(8));
-    let mut max = f32::NEG_INFINITY;
-    for (&s, &m) in rows.remainder().iter().zip(masks.remainder()) {
-        let v = if m != 0.0 {
-            s * scale
+    for (v, &m) in out.iter_mut().zip(mask) {
+        *v = if m != 0.0 {
+            *v * scale
         } else {
             f32::NEG_INFINITY
         };
+    }
+    softmax_in_place(out);
+}
+
+/// Softmax of `row` in place; entries at -inf get exactly 0 (a row all -inf: all 0, as no
+/// position reads a padding row).
+#[inline(always)]
+fn softmax_in_place(row: &mut [f32]) {
+    // The maximum in 8 lanes with plain comparisons: `f32::max` (NaN rules) in one chain does
+    // not vectorise.
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut max = f32::NEG_INFINITY;
+    let chunks = row.chunks_exact(8);
+    for &v in chunks.remainder() {
         max = if v > max { v } else { max };
     }
-    for (r, m) in rows.zip(masks) {
+    for c in chunks {
         for l in 0..8 {
-            let v = if m[l] != 0.0 {
-                r[l] * scale
-            } else {
-                f32::NEG_INFINITY
-            };
-            lanes[l] = if v > lanes[l] { v } else { lanes[l] };
+            lanes[l] = if c[l] > lanes[l] { c[l] } else { lanes[l] };
         }
     }
     for v in lanes {
         max = if v > max { v } else { max };
     }
-    for (o, &m) in out.iter_mut().zip(mask) {
-        // Masked keys get probability 0 (candle adds the float minimum: the same to f32).
-        *o = if m != 0.0 { exp(*o * scale - max) } else { 0.0 };
+    if max == f32::NEG_INFINITY {
+        row.iter_mut().for_each(|v| *v = 0.0);
+        return;
     }
-    let sum = lane_sum(out);
-    if sum > 0.0 {
-        let inv = 1.0 / sum;
-        for o in out.iter_mut() {
-            *o *= inv;
-        }
+    for v in row.iter_mut() {
+        *v = if *v == f32::NEG_INFINITY {
+            0.0
+        } else {
+            exp(*v - max)
+        };
+    }
+    let inv = 1.0 / lane_sum(row);
+    for v in row.iter_mut() {
+        *v *= inv;
     }
 }
 
@@ -359,39 +367,10 @@ impl InplaceOp2 for AdditiveMaskSoftmax {
     "x86_64+avx2+fma+avx",
 ))]
 fn additive_softmax_row(row: &mut [f32], mask: &[f32], scale: f32) {
-    let mut lanes = [f32::NEG_INFINITY; 8];
-    let mut max = f32::NEG_INFINITY;
     for (v, &m) in row.iter_mut().zip(mask) {
         *v = *v * scale + m;
     }
-    let chunks = row.chunks_exact(8);
-    for &v in chunks.remainder() {
-        max = if v > max { v } else { max };
-    }
-    for c in chunks {
-        for l in 0..8 {
-            lanes[l] = if c[l] > lanes[l] { c[l] } else { lanes[l] };
-        }
-    }
-    for v in lanes {
-        max = if v > max { v } else { max };
-    }
-    if max == f32::NEG_INFINITY {
-        // Every key masked (a padding row): zeros, as no position reads it.
-        row.iter_mut().for_each(|v| *v = 0.0);
-        return;
-    }
-    for v in row.iter_mut() {
-        *v = if *v == f32::NEG_INFINITY {
-            0.0
-        } else {
-            exp(*v - max)
-        };
-    }
-    let inv = 1.0 / lane_sum(row);
-    for v in row.iter_mut() {
-        *v *= inv;
-    }
+    softmax_in_place(row);
 }
 
 /// `gate ← SiLU(gate) · up`, the gated MLP of llama-family models; in place on `gate`.
