@@ -24,6 +24,20 @@
 use candle_core::{CpuStorage, CustomOp1, InplaceOp1, InplaceOp2, Layout, Shape};
 use rayon::prelude::*;
 
+/// Defines a row function compiled also for AVX2 and AVX-512 and picked at run time (the
+/// `multiversion` crate). The kernels hold no fused multiply-adds and no reassociated sums, so
+/// every build gives the same bits.
+macro_rules! simd_fn {
+    ($(#[$meta:meta])* fn $name:ident($($args:tt)*) $body:block) => {
+        #[multiversion::multiversion(targets(
+            "x86_64+avx512f+avx512bw+avx512vl+avx2+fma+avx",
+            "x86_64+avx2+fma+avx",
+        ))]
+        $(#[$meta])*
+        fn $name($($args)*) $body
+    };
+}
+
 /// The f32 values of a contiguous CPU tensor.
 pub fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {
@@ -93,45 +107,43 @@ impl InplaceOp2 for AddLayerNorm {
     }
 }
 
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma+avx",
-    "x86_64+avx2+fma+avx",
-))]
-fn add_layer_norm_row(
-    out: &mut [f32],
-    b: &[f32],
-    input_bias: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    eps: f32,
-) {
-    if input_bias.is_empty() {
-        for (o, &y) in out.iter_mut().zip(b) {
-            *o += y;
+simd_fn! {
+    fn add_layer_norm_row(
+        out: &mut [f32],
+        b: &[f32],
+        input_bias: &[f32],
+        w: &[f32],
+        bias: &[f32],
+        eps: f32,
+    ) {
+        if input_bias.is_empty() {
+            for (o, &y) in out.iter_mut().zip(b) {
+                *o += y;
+            }
+        } else {
+            for ((o, &y), &c) in out.iter_mut().zip(b).zip(input_bias) {
+                *o = *o + c + y;
+            }
         }
-    } else {
-        for ((o, &y), &c) in out.iter_mut().zip(b).zip(input_bias) {
-            *o = *o + c + y;
+        let n = out.len() as f32;
+        let mean = lane_sum(out) / n;
+        let mut var_acc = [0.0f32; 8];
+        let chunks = out.chunks_exact(8);
+        let tail: f32 = chunks
+            .remainder()
+            .iter()
+            .map(|v| (v - mean) * (v - mean))
+            .sum();
+        for c in chunks {
+            for l in 0..8 {
+                var_acc[l] += (c[l] - mean) * (c[l] - mean);
+            }
         }
-    }
-    let n = out.len() as f32;
-    let mean = lane_sum(out) / n;
-    let mut var_acc = [0.0f32; 8];
-    let chunks = out.chunks_exact(8);
-    let tail: f32 = chunks
-        .remainder()
-        .iter()
-        .map(|v| (v - mean) * (v - mean))
-        .sum();
-    for c in chunks {
-        for l in 0..8 {
-            var_acc[l] += (c[l] - mean) * (c[l] - mean);
+        let var = (var_acc.iter().sum::<f32>() + tail) / n;
+        let inv = 1.0 / (var + eps).sqrt();
+        for ((o, &g), &bb) in out.iter_mut().zip(w).zip(bias) {
+            *o = (*o - mean) * inv * g + bb;
         }
-    }
-    let var = (var_acc.iter().sum::<f32>() + tail) / n;
-    let inv = 1.0 / (var + eps).sqrt();
-    for ((o, &g), &bb) in out.iter_mut().zip(w).zip(bias) {
-        *o = (*o - mean) * inv * g + bb;
     }
 }
 
@@ -218,14 +230,12 @@ impl InplaceOp1 for BiasGelu {
     }
 }
 
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma+avx",
-    "x86_64+avx2+fma+avx",
-))]
-fn bias_gelu_row(x: &mut [f32], bias: &[f32]) {
-    for (o, &b) in x.iter_mut().zip(bias) {
-        let v = *o + b;
-        *o = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+simd_fn! {
+    fn bias_gelu_row(x: &mut [f32], bias: &[f32]) {
+        for (o, &b) in x.iter_mut().zip(bias) {
+            let v = *o + b;
+            *o = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+        }
     }
 }
 
@@ -265,19 +275,17 @@ impl InplaceOp2 for MaskedSoftmax {
     }
 }
 
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma+avx",
-    "x86_64+avx2+fma+avx",
-))]
-fn softmax_row(out: &mut [f32], mask: &[f32], scale: f32) {
-    for (v, &m) in out.iter_mut().zip(mask) {
-        *v = if m != 0.0 {
-            *v * scale
-        } else {
-            f32::NEG_INFINITY
-        };
+simd_fn! {
+    fn softmax_row(out: &mut [f32], mask: &[f32], scale: f32) {
+        for (v, &m) in out.iter_mut().zip(mask) {
+            *v = if m != 0.0 {
+                *v * scale
+            } else {
+                f32::NEG_INFINITY
+            };
+        }
+        softmax_in_place(out);
     }
-    softmax_in_place(out);
 }
 
 /// Softmax of `row` in place; entries at -inf get exactly 0 (a row all -inf: all 0, as no
@@ -362,15 +370,13 @@ impl InplaceOp2 for AdditiveMaskSoftmax {
     }
 }
 
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma+avx",
-    "x86_64+avx2+fma+avx",
-))]
-fn additive_softmax_row(row: &mut [f32], mask: &[f32], scale: f32) {
-    for (v, &m) in row.iter_mut().zip(mask) {
-        *v = *v * scale + m;
+simd_fn! {
+    fn additive_softmax_row(row: &mut [f32], mask: &[f32], scale: f32) {
+        for (v, &m) in row.iter_mut().zip(mask) {
+            *v = *v * scale + m;
+        }
+        softmax_in_place(row);
     }
-    softmax_in_place(row);
 }
 
 /// `gate ← SiLU(gate) · up`, the gated MLP of llama-family models; in place on `gate`.
@@ -401,13 +407,11 @@ impl InplaceOp2 for SiluMul {
     }
 }
 
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma+avx",
-    "x86_64+avx2+fma+avx",
-))]
-fn silu_mul_chunk(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0 + exp(-*g)) * u;
+simd_fn! {
+    fn silu_mul_chunk(gate: &mut [f32], up: &[f32]) {
+        for (g, &u) in gate.iter_mut().zip(up) {
+            *g = *g / (1.0 + exp(-*g)) * u;
+        }
     }
 }
 
