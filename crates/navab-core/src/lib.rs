@@ -72,6 +72,7 @@ pub mod jsonl;
 pub mod navab;
 pub mod preference;
 pub mod read;
+pub mod testing;
 pub mod types;
 
 pub use atomic::replace_file;
