@@ -121,6 +121,7 @@ impl LanguageModel {
             let mut config = DecoderConfig::from_gguf(&source.content, path)?;
             config.rope_freq_factors =
                 source.optional_vector("rope_freqs.weight", config.head_dim / 2)?;
+            source.sandwich_norms = config.sandwich_norms;
             config.validate(path)?;
             let template = source
                 .content
