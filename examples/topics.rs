@@ -16,7 +16,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use navab::embed::{CachedEmbedder, EmbedOptions, Embedder, SentenceEmbedder};
+use navab::embed::{CachedEmbedder, EmbedOptions, Embedder, RemoteEmbedder, SentenceEmbedder};
+use navab::llm::openai::OpenAiConfig;
 use navab::topics::hdbscan::ClusterSelection;
 use navab::topics::metrics::{adjusted_rand_index, normalized_mutual_info};
 use navab::topics::represent::Language;
@@ -48,6 +49,16 @@ struct Args {
     /// sentence-transformers model directory.
     #[arg(long, default_value = "models/all-MiniLM-L6-v2")]
     embedder: PathBuf,
+    /// Embed through an OpenAI-compatible `/v1/embeddings` server instead (vLLM,
+    /// text-embeddings-inference, Ollama, `serve --embedder`), e.g. http://127.0.0.1:8080/v1.
+    #[arg(long)]
+    embed_url: Option<String>,
+    /// The model name the embeddings server knows (with --embed-url).
+    #[arg(long, default_value = "default")]
+    embed_model: String,
+    /// Environment variable holding the embeddings server's API key (with --embed-url).
+    #[arg(long)]
+    embed_api_key_env: Option<String>,
     /// Cut texts to this many characters before embedding (the authors: 3000).
     #[arg(long, default_value_t = 3000)]
     char_limit: usize,
@@ -80,16 +91,16 @@ struct Args {
 
 navab_alloc::global_allocator!();
 
-fn main() -> Result<()> {
-    navab_alloc::keep_freed_memory();
-    let args = Args::parse();
-    let (texts, labels) = read_corpus(&args)?;
-    if texts.is_empty() {
-        bail!("{}: no documents", args.corpus.display());
+/// The local sentence-transformers model, or the `--embed-url` server.
+fn load_embedder(args: &Args) -> Result<Box<dyn Embedder>> {
+    if let Some(url) = &args.embed_url {
+        let mut config = OpenAiConfig::new(url.clone(), args.embed_model.clone());
+        if let Some(var) = &args.embed_api_key_env {
+            config = config.with_api_key_env(var.clone());
+        }
+        eprintln!("embedding through {url} ({})", args.embed_model);
+        return Ok(Box::new(RemoteEmbedder::new(config, 64)?));
     }
-    std::fs::create_dir_all(&args.out)?;
-    let total = Instant::now();
-
     let model = SentenceEmbedder::load(
         &args.embedder,
         EmbedOptions {
@@ -109,6 +120,20 @@ fn main() -> Result<()> {
             args.embedder.display()
         )
     })?;
+    Ok(Box::new(model))
+}
+
+fn main() -> Result<()> {
+    navab_alloc::keep_freed_memory();
+    let args = Args::parse();
+    let (texts, labels) = read_corpus(&args)?;
+    if texts.is_empty() {
+        bail!("{}: no documents", args.corpus.display());
+    }
+    std::fs::create_dir_all(&args.out)?;
+    let total = Instant::now();
+
+    let model = load_embedder(&args)?;
     let embedder = CachedEmbedder::open(model, args.out.join("embeddings.cache"))?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let bar = ProgressBar::new(refs.len() as u64).with_style(ProgressStyle::with_template(

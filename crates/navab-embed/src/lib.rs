@@ -24,18 +24,23 @@
 //! # Features
 //! - `cuda`: run on an NVIDIA GPU (`navab_lm::parse_device("cuda")`).
 //! - `hub`: the optional hub path of `navab-lm`.
+//! - `remote`: [`RemoteEmbedder`], over any OpenAI-compatible `/v1/embeddings` endpoint.
 
 mod cache;
 mod config;
 mod error;
 mod fast;
 mod model;
+#[cfg(feature = "remote")]
+mod remote;
 
 pub use cache::{CacheStats, CachedEmbedder};
 pub use config::{Family, Pooling, StConfig};
 pub use error::{Error, Result};
 pub use model::{EmbedOptions, SentenceEmbedder};
 pub use ndarray::Array2;
+#[cfg(feature = "remote")]
+pub use remote::RemoteEmbedder;
 
 /// Turns texts into vectors, one row a text, in input order.
 pub trait Embedder: Send + Sync {

@@ -72,6 +72,7 @@
 
 mod api;
 mod config;
+mod embeddings;
 mod error;
 #[cfg(feature = "local")]
 mod local;
