@@ -100,6 +100,26 @@ pub fn evaluate<S: Scorer + ?Sized>(
     options: &EvalOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> EvalRun {
+    evaluate_with(scorer, items, methods, options, progress, &mut |_, _, _| {
+        Ok(())
+    })
+}
+
+/// What [`evaluate_with`] hands its caller for each item whose scorer call succeeded: the item,
+/// its records and its per-method failures. An error stops the run (the journal cannot be
+/// written), keeping what was done.
+pub(crate) type OnScored<'a> =
+    dyn FnMut(&PreferenceItem, &[ItemRecord], &[ItemFailure]) -> Result<(), String> + 'a;
+
+/// [`evaluate`], calling `on_scored` as each call's items finish (the resumable run's journal).
+pub(crate) fn evaluate_with<S: Scorer + ?Sized>(
+    scorer: &S,
+    items: &[PreferenceItem],
+    methods: &[Method],
+    options: &EvalOptions,
+    progress: &mut dyn FnMut(usize, usize),
+    on_scored: &mut OnScored<'_>,
+) -> EvalRun {
     let mut run = EvalRun {
         scorer: scorer.name(),
         methods: methods.to_vec(),
@@ -132,7 +152,9 @@ pub fn evaluate<S: Scorer + ?Sized>(
         let reason = match call {
             Ok(results) if results.len() == pending.len() => {
                 consecutive_failures = 0;
+                let mut journal_error = None;
                 for (item, item_plans) in chunk.iter().zip(&plans) {
+                    let (records_before, failures_before) = (run.records.len(), run.failures.len());
                     for plan in item_plans {
                         let scores: Vec<LogLikelihood> =
                             plan.requests().map(|r| results[index[r]]).collect();
@@ -150,6 +172,19 @@ pub fn evaluate<S: Scorer + ?Sized>(
                             }),
                         }
                     }
+                    if journal_error.is_none() {
+                        journal_error = on_scored(
+                            item,
+                            &run.records[records_before..],
+                            &run.failures[failures_before..],
+                        )
+                        .err();
+                    }
+                }
+                if let Some(reason) = journal_error {
+                    run.stopped_early = Some(reason);
+                    progress(items.len(), items.len());
+                    return run;
                 }
                 None
             }

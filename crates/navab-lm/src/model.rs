@@ -202,8 +202,23 @@ impl LanguageModel {
         let tokenizer_vocab = self.tokenizer.vocab_size();
         let model_vocab = self.decoder.config().vocab_size;
         // Models often pad the embedding beyond the tokenizer (Qwen: 151,936 rows for 151,665
-        // tokens); the reverse means the tokenizer belongs to another model.
-        if tokenizer_vocab > model_vocab {
+        // tokens); the reverse means the tokenizer belongs to another model, unless the extra
+        // ids are special added tokens of a sibling (Gemma 3's text models share a tokenizer
+        // whose `<image_soft_token>` sits one past their 262,144 embeddings).
+        let extra_are_special = self
+            .tokenizer
+            .inner()
+            .get_added_tokens_decoder()
+            .iter()
+            .filter(|(id, _)| **id as usize >= model_vocab)
+            .all(|(_, token)| token.special);
+        let extra_ids = (model_vocab..tokenizer_vocab).all(|id| {
+            self.tokenizer
+                .inner()
+                .get_added_tokens_decoder()
+                .contains_key(&(id as u32))
+        });
+        if tokenizer_vocab > model_vocab && !(extra_are_special && extra_ids) {
             return Err(Error::Tokenizer(format!(
                 "the tokenizer has {tokenizer_vocab} tokens but the model only {model_vocab} embeddings: \
                  this tokenizer does not belong to this model"

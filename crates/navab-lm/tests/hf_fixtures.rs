@@ -55,6 +55,9 @@ fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
 fn check_model(model: &LanguageModel, label: &str, seqs: &[Vec<u32>], hf: &[Vec<f32>]) {
     let batched = model.token_logprobs(seqs).unwrap();
     let diff = max_abs_diff(&batched, hf);
+    let tokens: usize = hf.iter().map(Vec::len).sum();
+    // Printed for docs/fidelity.md (`cargo test -p navab-lm --test hf_fixtures -- --nocapture`).
+    eprintln!("{label}: {tokens} tokens, max |ours - HF| = {diff:.1e}");
     assert!(
         diff < TOLERANCE,
         "{label}: batched max |ours - HF| = {diff}"

@@ -1,5 +1,5 @@
-//! `POST /v1/embeddings`: OpenAI's embeddings route over a `navab_embed::Embedder` (feature
-//! `embed`), as vLLM, text-embeddings-inference and Ollama serve it.
+//! `POST /v1/embeddings`: OpenAI's embeddings route over a `navab_embed::Embedder`, as vLLM,
+//! text-embeddings-inference and Ollama serve it.
 
 use std::sync::Arc;
 
@@ -15,7 +15,6 @@ use crate::routes::AppState;
 #[derive(Debug, Deserialize)]
 pub(crate) struct EmbeddingRequest {
     #[serde(default)]
-    #[cfg_attr(not(feature = "embed"), allow(dead_code))]
     model: Option<String>,
     input: Value,
     #[serde(default)]
@@ -61,7 +60,6 @@ pub(crate) async fn embeddings(
     run(state, request.model, texts).await
 }
 
-#[cfg(feature = "embed")]
 async fn run(
     state: Arc<AppState>,
     model: Option<String>,
@@ -102,15 +100,4 @@ async fn run(
         // The seam does not count tokens; clients that read usage get zeros, not a guess.
         "usage": {"prompt_tokens": 0, "total_tokens": 0},
     })))
-}
-
-#[cfg(not(feature = "embed"))]
-async fn run(
-    _state: Arc<AppState>,
-    _model: Option<String>,
-    _texts: Vec<String>,
-) -> Result<Json<Value>, ApiError> {
-    Err(ApiError::bad_request(
-        "this server was built without embeddings (navab-server feature `embed`)",
-    ))
 }
