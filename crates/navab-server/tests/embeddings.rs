@@ -116,9 +116,9 @@ fn remote_vectors_equal_local_ones_in_order_across_batches() {
             done.fetch_add(n, Ordering::SeqCst);
         })
         .unwrap();
-    assert_eq!(got, local.embed(&refs).unwrap());
     // 11 texts in batches of 3: four requests, progress for every text.
     assert_eq!(calls.load(Ordering::SeqCst) - before, 4);
+    assert_eq!(got, local.embed(&refs).unwrap());
     assert_eq!(done.load(Ordering::SeqCst), 11);
     assert_eq!(remote.embed(&[]).unwrap().dim(), (0, 6));
 }
