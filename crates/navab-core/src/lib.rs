@@ -57,6 +57,11 @@
 //!   [`read_triples_jsonl`], [`write_triples_jsonl`].
 //! - **Preference JSONL** ([`preference`]): MVPBench-style lines and the LLaMA-Factory DPO shape,
 //!   mapped by [`PreferenceFields`]; [`read_preferences_jsonl`], [`write_preferences_jsonl`].
+//! - **News corpora** ([`corpus`]): JSONL with a text field, read by [`CorpusReader`] into
+//!   [`CorpusDoc`]s (optionally one per paragraph).
+//!
+//! Two small helpers live here so that every crate shares them: [`stats::wilson_interval`]
+//! (the Wilson score interval of a rate) and [`hash::fnv1a`] (a hash stable across platforms).
 //!
 //! Every reader takes [`ReadOptions`]: [strict](ReadMode::Strict) (the default: the first bad
 //! record is an [`Error::Record`] naming file, record, line for JSONL, and field) or
@@ -67,15 +72,19 @@
 //! file.
 
 mod atomic;
+pub mod corpus;
 pub mod error;
+pub mod hash;
 pub mod jsonl;
 pub mod navab;
 pub mod preference;
 pub mod read;
+pub mod stats;
 pub mod testing;
 pub mod types;
 
 pub use atomic::replace_file;
+pub use corpus::{CorpusDoc, CorpusReader};
 pub use error::{Error, Result};
 pub use jsonl::{read_triples_jsonl, write_triples_jsonl};
 pub use navab::{read_navab_dir, read_navab_file, read_navab_nation_dir, write_navab_dir};
