@@ -86,7 +86,8 @@
 //! ([`testing::block_on`] is enough for tests). Each backend piece is opt-in:
 //!
 //! - `stage`: `stage::run_stage`, a batch of one step over many inputs with bounded
-//!   concurrency, every input answered or recorded as failed (adds `futures-util`, no runtime).
+//!   concurrency ([`exec::run_bounded`]), every input answered or recorded as failed (no
+//!   dependency, no runtime).
 //! - `cache`: `cache::CachedChatModel`, an on-disk response cache around any [`ChatModel`],
 //!   crash-safe append-only segments (adds `sha2`).
 //! - `openai`: `openai::OpenAiChatModel`, an OpenAI-compatible HTTP backend (vLLM, Ollama,
@@ -98,6 +99,7 @@
 pub mod cache;
 mod chat;
 mod error;
+pub mod exec;
 #[cfg(feature = "openai")]
 pub mod openai;
 #[cfg(feature = "stage")]
@@ -111,6 +113,6 @@ pub use chat::{
     BoxFuture, ChatMessage, ChatModel, ChatRequest, ChatResponse, FinishReason, Role, Sampling,
     Usage,
 };
-pub use error::{Error, Result};
-pub use step::{run_step, run_step_with, ParseError, Step, StepName, StepOutcome};
+pub use error::{Error, ParseError, Result, StepName};
+pub use step::{run_step, run_step_with, Step, StepOutcome};
 pub use text::squash_whitespace;
