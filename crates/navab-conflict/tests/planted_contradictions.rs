@@ -17,7 +17,6 @@
 //! isolated pair (statement, reverse) would be a 1:1 tie, settled by input order alone.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use navab_conflict::{
     reduce_conflicts, Article, ConflictOutcome, ConflictParams, Corpus, OracleJudge, Statement,
@@ -35,7 +34,7 @@ fn data() -> std::path::PathBuf {
 const DIM: usize = 4096;
 
 fn read_pool() -> Vec<Triple> {
-    let dir = PathBuf::from(data());
+    let dir = data();
     assert!(dir.is_dir(), "real data not found at {}", dir.display());
     let mut triples = Vec::new();
     for set in [StatementSet::Official, StatementSet::Quoted] {
