@@ -2,16 +2,20 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod atomic;
+pub mod corpus;
 pub mod error;
+pub mod hash;
 mod items;
 pub mod jsonl;
 pub mod navab;
 pub mod preference;
 pub mod read;
+pub mod stats;
 pub mod testing;
 pub mod types;
 
 pub use atomic::replace_file;
+pub use corpus::{CorpusDoc, CorpusReader};
 pub use error::{Error, Result};
 pub use items::{read_items, DataFormat};
 pub use jsonl::{read_triples_jsonl, write_triples_jsonl};
