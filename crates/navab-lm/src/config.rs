@@ -513,7 +513,7 @@ impl DecoderConfig {
         let sliding = self
             .sliding_layers
             .as_ref()
-            .map_or(true, |layers| layers.get(layer).copied().unwrap_or(false));
+            .is_none_or(|layers| layers.get(layer).copied().unwrap_or(false));
         self.sliding_window.filter(|_| sliding)
     }
 

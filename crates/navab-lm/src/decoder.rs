@@ -246,7 +246,7 @@ impl Decoder {
                         (own <= i && own < len, visible_prefix + own)
                     };
                     let visible =
-                        visible && window.map_or(true, |w| visible_prefix + i - key_pos < w);
+                        visible && window.is_none_or(|w| visible_prefix + i - key_pos < w);
                     if !visible {
                         *m = f32::NEG_INFINITY;
                     }
