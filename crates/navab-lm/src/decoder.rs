@@ -10,6 +10,8 @@ use crate::config::{DecoderConfig, RopeLayout};
 use crate::weights::{Embedding, Linear, WeightSource};
 use crate::{Error, Result};
 
+mod named;
+
 #[derive(Debug, Clone)]
 struct Attention {
     q: Linear,

@@ -53,6 +53,39 @@ impl Linear {
         out_dims[last] = y.dim(1)?;
         y.reshape(out_dims)
     }
+
+    /// The weight `[out, in]` as a dense tensor in `dtype` (shared, not copied, when dense).
+    pub(crate) fn dense_weight(&self, dtype: DType) -> candle_core::Result<Tensor> {
+        match self {
+            Linear::Dense { weight, .. } => weight.to_dtype(dtype),
+            Linear::Quantized { weight, .. } => dequantize(weight, dtype),
+        }
+    }
+
+    /// The weight's shape `[out, in]`.
+    pub(crate) fn weight_dims(&self) -> Vec<usize> {
+        match self {
+            Linear::Dense { weight, .. } => weight.dims().to_vec(),
+            Linear::Quantized { weight, .. } => match weight {
+                QMatMul::QTensor(t) => t.shape().dims().to_vec(),
+                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims().to_vec(),
+            },
+        }
+    }
+
+    /// The bias, if any.
+    pub(crate) fn bias(&self) -> Option<&Tensor> {
+        match self {
+            Linear::Dense { bias, .. } | Linear::Quantized { bias, .. } => bias.as_ref(),
+        }
+    }
+}
+
+fn dequantize(q: &QMatMul, dtype: DType) -> candle_core::Result<Tensor> {
+    match q {
+        QMatMul::QTensor(t) => t.dequantize(&t.device())?.to_dtype(dtype),
+        QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.to_dtype(dtype),
+    }
 }
 
 /// An embedding table, dense or quantized.
@@ -73,6 +106,14 @@ impl Embedding {
                     .reshape((b, t, hidden))
             }
             Embedding::Quantized(q) => q.embedding(ids)?.to_dtype(dtype),
+        }
+    }
+
+    /// The table `[rows, hidden]` as a dense tensor in `dtype` (shared, not copied, when dense).
+    pub(crate) fn dense_table(&self, dtype: DType) -> candle_core::Result<Tensor> {
+        match self {
+            Embedding::Dense(t) => t.to_dtype(dtype),
+            Embedding::Quantized(q) => dequantize(q, dtype),
         }
     }
 
