@@ -12,6 +12,7 @@
 //! - [`conflict`] (`navab-conflict`): Conflict Reduction on a signed statement graph.
 //! - [`triples`] (`navab-triples`): source judgment, triples, validation, dataset and DPO files.
 //! - [`server`] (`navab-server`): an OpenAI-compatible server over local models.
+//! - [`train`] (`navab-train`): DPO with LoRA adapters, PEFT-compatible adapter folders.
 //!
 //! [`demo::demo_triples`] is a small dataset written for this project, used by the README's
 //! first command.
@@ -26,4 +27,5 @@ pub use navab_llm as llm;
 pub use navab_lm as lm;
 pub use navab_server as server;
 pub use navab_topics as topics;
+pub use navab_train as train;
 pub use navab_triples as triples;

@@ -43,6 +43,7 @@
 //!   rustls. Needs no ML library either.
 //! - `cuda`: GPU scoring.
 
+mod compare;
 mod error;
 mod evaluate;
 #[cfg(feature = "judge")]
@@ -55,6 +56,7 @@ mod remote;
 mod report;
 mod scorer;
 
+pub use compare::{compare_runs, Comparison, ComparisonRow};
 pub use error::{Error, Result};
 pub use evaluate::{evaluate, evaluate_triples, EvalOptions, EvalRun, ItemFailure, ItemRecord};
 #[cfg(feature = "local")]

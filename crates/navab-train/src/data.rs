@@ -46,14 +46,6 @@ pub struct EncodedPair {
 }
 
 impl EncodedPair {
-    /// `prompt + completion` and where the completion starts.
-    pub(crate) fn sequence(&self, chosen: bool) -> (Vec<u32>, usize) {
-        let completion = if chosen { &self.chosen } else { &self.rejected };
-        let mut ids = self.prompt.clone();
-        ids.extend_from_slice(completion);
-        (ids, self.prompt.len())
-    }
-
     /// Tokens the policy runs over: both sequences, prompts included.
     pub fn policy_tokens(&self) -> usize {
         2 * self.prompt.len() + self.chosen.len() + self.rejected.len()

@@ -17,4 +17,6 @@ pub use lora::{LoraAdapters, LoraConfig, LoraPair, Target};
 pub use model::TrainableModel;
 pub use optim::{OptimConfig, Schedule};
 pub use peft::{load_peft, merge_into, merged_weights, save_peft, ADAPTER_CONFIG, ADAPTER_WEIGHTS};
-pub use trainer::{reward_accuracy, train, RunFiles, StepLog, TrainConfig, TrainOutcome};
+pub use trainer::{
+    dpo_gradients, reward_accuracy, train, RunFiles, StepLog, TrainConfig, TrainOutcome,
+};

@@ -123,19 +123,22 @@ impl TrainableModel {
         Some(&self.layers.get(layer)?.linears.get(&target)?.weight)
     }
 
-    fn rope_tables(&self, seq_len: usize) -> candle_core::Result<(Tensor, Tensor)> {
+    /// cos/sin tables `[rows, head_dim/2]` for the given position of each row.
+    fn rope_tables(&self, positions: &[usize]) -> candle_core::Result<(Tensor, Tensor)> {
         let half = self.inv_freq.len();
-        let mut cos = Vec::with_capacity(seq_len * half);
-        let mut sin = Vec::with_capacity(seq_len * half);
-        for pos in 0..seq_len {
+        let mut cos = Vec::with_capacity(positions.len() * half);
+        let mut sin = Vec::with_capacity(positions.len() * half);
+        for &pos in positions {
             for f in &self.inv_freq {
+                // f32 product, as HF computes `position_ids.float() @ inv_freq`.
                 let angle = pos as f32 * f;
                 cos.push(angle.cos());
                 sin.push(angle.sin());
             }
         }
-        let cos = Tensor::from_vec(cos, (seq_len, half), &self.device)?.to_dtype(self.dtype)?;
-        let sin = Tensor::from_vec(sin, (seq_len, half), &self.device)?.to_dtype(self.dtype)?;
+        let n = positions.len();
+        let cos = Tensor::from_vec(cos, (n, half), &self.device)?.to_dtype(self.dtype)?;
+        let sin = Tensor::from_vec(sin, (n, half), &self.device)?.to_dtype(self.dtype)?;
         Ok((cos, sin))
     }
 
@@ -147,21 +150,6 @@ impl TrainableModel {
         } else {
             DType::F32
         }
-    }
-
-    /// Additive causal mask `[batch, 1, seq, seq]`: −∞ where key `j > i` or `j ≥ len`.
-    fn mask(&self, lengths: &[usize], seq_len: usize) -> candle_core::Result<Tensor> {
-        let mut mask = vec![0f32; lengths.len() * seq_len * seq_len];
-        for (b, &len) in lengths.iter().enumerate() {
-            for i in 0..seq_len {
-                for j in 0..seq_len {
-                    if j > i || j >= len {
-                        mask[(b * seq_len + i) * seq_len + j] = f32::NEG_INFINITY;
-                    }
-                }
-            }
-        }
-        Tensor::from_vec(mask, (lengths.len(), 1, seq_len, seq_len), &self.device)
     }
 
     /// A linear layer on `x [rows, in]`: the frozen base plus the adapter's update.
@@ -204,37 +192,43 @@ impl TrainableModel {
         y + (delta * adapters.config().scale())?
     }
 
-    /// Runs right-padded ids `[batch, seq]` and returns the final normalised hidden states
-    /// `[batch, seq, hidden]`; positions at or past a row's length are garbage. `rng` drives
-    /// the adapters' dropout (none without it).
-    pub(crate) fn forward_hidden(
+    /// Runs `groups` packed into one set of rows, without padding: each group's prompt once,
+    /// then each of its completions continuing it (positions from the prompt's end; a
+    /// completion attends to the prompt and to itself, causally). Returns the final normalised
+    /// hidden states `[rows, hidden]` and the layout. `rng` drives the adapters' dropout.
+    fn forward_groups(
         &self,
-        ids: &Tensor,
-        lengths: &[usize],
+        groups: &[Group<'_>],
         adapters: Option<AdapterUse<'_>>,
         mut rng: Option<&mut StdRng>,
-    ) -> Result<Tensor> {
+    ) -> Result<(Tensor, Vec<GroupRows>)> {
         let c = &self.config;
-        let (batch, seq_len) = ids.dims2()?;
-        let rows = batch * seq_len;
-        let (cos, sin) = self.rope_tables(seq_len)?;
+        let (ids, positions, layout) = pack(groups)?;
+        let rows = ids.len();
+        let (cos, sin) = self.rope_tables(&positions)?;
         let work = self.work_dtype();
-        let mask = self.mask(lengths, seq_len)?.to_dtype(work)?;
+        let masks = layout
+            .iter()
+            .map(|g| {
+                let t = g.rows;
+                Tensor::from_vec(g.mask(), (1, 1, t, t), &self.device)?.to_dtype(work)
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
         let interleaved = c.rope_layout == RopeLayout::Interleaved;
         let eps = c.rms_norm_eps as f32;
         let scale = 1.0 / (c.head_dim as f64).sqrt();
         let group = c.num_heads / c.num_kv_heads;
-        let mut x = self
-            .embed
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((rows, c.hidden_size))?;
+        let ids = Tensor::from_vec(ids, rows, &self.device)?;
+        let mut x = self.embed.index_select(&ids, 0)?;
+        // [rows, heads · d] → [1, heads, rows, d]
+        let heads = |t: Tensor, n: usize| -> candle_core::Result<Tensor> {
+            t.reshape((rows, n, c.head_dim))?
+                .transpose(0, 1)?
+                .contiguous()?
+                .unsqueeze(0)
+        };
         for (i, layer) in self.layers.iter().enumerate() {
             let h = ops::rms_norm(&x, &layer.input_norm, eps)?;
-            let heads = |t: Tensor, n: usize| -> candle_core::Result<Tensor> {
-                t.reshape((batch, seq_len, n, c.head_dim))?
-                    .transpose(1, 2)?
-                    .contiguous()
-            };
             let mut q = heads(
                 self.linear(i, Target::Q, &h, adapters, &mut rng)?,
                 c.num_heads,
@@ -256,12 +250,17 @@ impl TrainableModel {
             let q = ops::rope(&q, &cos, &sin, interleaved)?;
             let k = repeat_kv(ops::rope(&k, &cos, &sin, interleaved)?, group)?;
             let v = repeat_kv(v, group)?;
-            let scores = q.matmul(&k.t()?)?.to_dtype(work)?;
-            let probs = ops::masked_softmax(&scores, &mask, scale)?;
-            let attn = probs
-                .to_dtype(v.dtype())?
-                .matmul(&v)?
-                .transpose(1, 2)?
+            // Attention within each group: its rows see only its own keys.
+            let mut outs = Vec::with_capacity(layout.len());
+            for (g, mask) in layout.iter().zip(&masks) {
+                let part = |t: &Tensor| t.narrow(2, g.start, g.rows)?.contiguous();
+                let scores = part(&q)?.matmul(&part(&k)?.t()?)?.to_dtype(work)?;
+                let probs = ops::masked_softmax(&scores, mask, scale)?;
+                outs.push(probs.to_dtype(v.dtype())?.matmul(&part(&v)?)?);
+            }
+            let attn = Tensor::cat(&outs, 2)?
+                .squeeze(0)?
+                .transpose(0, 1)?
                 .reshape((rows, c.num_heads * c.head_dim))?;
             x = (x + self.linear(i, Target::O, &attn, adapters, &mut rng)?)?;
             let h = ops::rms_norm(&x, &layer.post_norm, eps)?;
@@ -270,52 +269,38 @@ impl TrainableModel {
             let gated = (gate.silu()? * up)?;
             x = (x + self.linear(i, Target::Down, &gated, adapters, &mut rng)?)?;
         }
-        let x = ops::rms_norm(&x, &self.final_norm, eps)?;
-        Ok(x.reshape((batch, seq_len, c.hidden_size))?)
+        Ok((ops::rms_norm(&x, &self.final_norm, eps)?, layout))
     }
 
-    /// Summed log-probabilities of the completion of each sequence: `seqs[i]` is
-    /// `(tokens, completion_start)`, and the tokens from `completion_start` on are scored.
-    /// Returns `[n]` in f32 (f64 for an f64 model; a graph when adapters are trainable variables) and the number
-    /// of tokens scored per sequence.
+    /// Summed log-probabilities of every completion of every group, `[completions]` in group
+    /// then completion order (a graph when adapters are trainable variables), and the number
+    /// of tokens of each.
     pub(crate) fn completion_logprobs(
         &self,
-        seqs: &[(&[u32], usize)],
+        groups: &[Group<'_>],
         adapters: Option<AdapterUse<'_>>,
         rng: Option<&mut StdRng>,
     ) -> Result<(Tensor, Vec<usize>)> {
-        let seq_len = seqs.iter().map(|(t, _)| t.len()).max().unwrap_or(0);
-        if seq_len < 2 {
-            return Err(Error::InvalidInput(
-                "every sequence needs at least 2 tokens".into(),
-            ));
-        }
-        let mut ids = vec![0u32; seqs.len() * seq_len];
-        let mut lengths = Vec::with_capacity(seqs.len());
+        let (hidden, layout) = self.forward_groups(groups, adapters, rng)?;
         let mut rows = Vec::new();
         let mut targets = Vec::new();
         let mut owner = Vec::new();
-        let mut counts = vec![0usize; seqs.len()];
-        for (b, &(tokens, start)) in seqs.iter().enumerate() {
-            if start == 0 || start >= tokens.len() {
-                return Err(Error::InvalidInput(format!(
-                    "completion start {start} outside a sequence of {} tokens (the prompt and the completion need a token each)",
-                    tokens.len()
-                )));
-            }
-            ids[b * seq_len..b * seq_len + tokens.len()].copy_from_slice(tokens);
-            lengths.push(tokens.len());
-            for (p, &t) in tokens.iter().enumerate().skip(start) {
-                // Token p is predicted from the hidden state at p − 1.
-                rows.push((b * seq_len + p - 1) as u32);
-                targets.push(t);
-                owner.push(b as u32);
-                counts[b] += 1;
+        let mut counts = Vec::new();
+        for (g, rows_of) in groups.iter().zip(&layout) {
+            for (k, completion) in g.completions.iter().enumerate() {
+                let start = rows_of.completion_start(k);
+                let n = counts.len() as u32;
+                // Token j is predicted from the row before it: the prompt's last row first.
+                let from = std::iter::once(rows_of.start + g.prompt.len() - 1)
+                    .chain((0..completion.len() - 1).map(|j| start + j));
+                for (row, &t) in from.zip(completion.iter()) {
+                    rows.push(row as u32);
+                    targets.push(t);
+                    owner.push(n);
+                }
+                counts.push(completion.len());
             }
         }
-        let ids = Tensor::from_vec(ids, (seqs.len(), seq_len), &self.device)?;
-        let hidden = self.forward_hidden(&ids, &lengths, adapters, rng)?;
-        let hidden = hidden.reshape((seqs.len() * seq_len, self.config.hidden_size))?;
         let n = rows.len();
         let picked = hidden.index_select(&Tensor::from_vec(rows, n, &self.device)?, 0)?;
         let work = self.work_dtype();
@@ -323,15 +308,13 @@ impl TrainableModel {
         let per_token = ops::target_logprobs(&logits, &targets)?;
         let owner = Tensor::from_vec(owner, n, &self.device)?;
         let sums =
-            Tensor::zeros(seqs.len(), work, &self.device)?.index_add(&owner, &per_token, 0)?;
+            Tensor::zeros(counts.len(), work, &self.device)?.index_add(&owner, &per_token, 0)?;
         Ok((sums, counts))
     }
-}
 
-impl TrainableModel {
     /// Summed completion log-probabilities of each pair, `[2n]`: chosen then rejected per
-    /// pair, in f32 (f64 for an f64 model). With adapters (no dropout) the result is part of a graph, so
-    /// `backward()` gives their gradients; without, it is the base model's.
+    /// pair, in f32 (f64 for an f64 model). With adapters (no dropout) the result is part of
+    /// a graph, so `backward()` gives their gradients; without, it is the base model's.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a pair without prompt or completion tokens.
@@ -346,6 +329,80 @@ impl TrainableModel {
         });
         Ok(crate::trainer::policy_logprobs(self, pairs, adapters, None)?.0)
     }
+}
+
+/// A prompt and the completions that continue it.
+#[derive(Debug, Clone)]
+pub(crate) struct Group<'a> {
+    pub(crate) prompt: &'a [u32],
+    pub(crate) completions: Vec<&'a [u32]>,
+}
+
+/// Where a group's rows sit in the packed batch.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupRows {
+    start: usize,
+    rows: usize,
+    prompt: usize,
+    completions: Vec<usize>,
+}
+
+impl GroupRows {
+    /// First row of completion `k`.
+    fn completion_start(&self, k: usize) -> usize {
+        self.start + self.prompt + self.completions[..k].iter().sum::<usize>()
+    }
+
+    /// Additive mask `[rows × rows]`: prompt rows see earlier prompt rows; a completion's rows
+    /// see the whole prompt and their own earlier rows; −∞ elsewhere.
+    fn mask(&self) -> Vec<f32> {
+        let t = self.rows;
+        // Segment of each row: 0 = prompt, k + 1 = completion k.
+        let mut segment = vec![0usize; self.prompt];
+        for (k, &len) in self.completions.iter().enumerate() {
+            segment.extend(std::iter::repeat_n(k + 1, len));
+        }
+        let mut mask = vec![f32::NEG_INFINITY; t * t];
+        for i in 0..t {
+            for j in 0..=i {
+                if segment[j] == 0 || segment[j] == segment[i] {
+                    mask[i * t + j] = 0.0;
+                }
+            }
+        }
+        mask
+    }
+}
+
+/// Token ids, RoPE positions and layout of `groups` packed into one set of rows.
+fn pack(groups: &[Group<'_>]) -> Result<(Vec<u32>, Vec<usize>, Vec<GroupRows>)> {
+    let mut ids = Vec::new();
+    let mut positions = Vec::new();
+    let mut layout = Vec::with_capacity(groups.len());
+    for g in groups {
+        if g.prompt.is_empty() || g.completions.iter().any(|c| c.is_empty()) {
+            return Err(Error::InvalidInput(
+                "every prompt and every completion needs at least one token".into(),
+            ));
+        }
+        let start = ids.len();
+        ids.extend_from_slice(g.prompt);
+        positions.extend(0..g.prompt.len());
+        for c in &g.completions {
+            ids.extend_from_slice(c);
+            positions.extend(g.prompt.len()..g.prompt.len() + c.len());
+        }
+        layout.push(GroupRows {
+            start,
+            rows: ids.len() - start,
+            prompt: g.prompt.len(),
+            completions: g.completions.iter().map(|c| c.len()).collect(),
+        });
+    }
+    if ids.is_empty() {
+        return Err(Error::InvalidInput("nothing to run".into()));
+    }
+    Ok((ids, positions, layout))
 }
 
 fn repeat_kv(x: Tensor, group: usize) -> candle_core::Result<Tensor> {

@@ -12,10 +12,10 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::EncodedPair;
-use crate::dpo::{pair_loss, DpoConfig, PairLogprobs};
+use crate::dpo::{pair_loss, DpoConfig, PairLogprobs, PairLoss};
 use crate::error::{io_error, json_error};
 use crate::lora::{LoraAdapters, LoraConfig};
-use crate::model::{AdapterUse, TrainableModel};
+use crate::model::{AdapterUse, Group, TrainableModel};
 use crate::optim::{clip_grad_norm, AdamW, OptimConfig};
 use crate::peft::{load_peft, save_peft};
 use crate::{Error, Result};
@@ -209,12 +209,14 @@ pub(crate) fn policy_logprobs(
     adapters: Option<AdapterUse<'_>>,
     rng: Option<&mut StdRng>,
 ) -> Result<(Tensor, Vec<usize>)> {
-    let seqs: Vec<(Vec<u32>, usize)> = pairs
+    let groups: Vec<Group<'_>> = pairs
         .iter()
-        .flat_map(|p| [p.sequence(true), p.sequence(false)])
+        .map(|p| Group {
+            prompt: &p.prompt,
+            completions: vec![&p.chosen, &p.rejected],
+        })
         .collect();
-    let refs: Vec<(&[u32], usize)> = seqs.iter().map(|(s, k)| (s.as_slice(), *k)).collect();
-    model.completion_logprobs(&refs, adapters, rng)
+    model.completion_logprobs(&groups, adapters, rng)
 }
 
 /// Loads the reference log-probabilities cached for these pairs, or computes and caches them.
@@ -430,25 +432,11 @@ pub fn train(
                 dropout: config.lora.dropout,
             };
             let (lp, counts) = policy_logprobs(model, &batch_pairs, Some(use_), Some(&mut rng))?;
-            let values = lp.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
-            let mut weights = Vec::with_capacity(values.len());
-            for (k, &i) in batch.iter().enumerate() {
-                let p = PairLogprobs {
-                    policy_chosen: values[2 * k],
-                    policy_rejected: values[2 * k + 1],
-                    reference_chosen: reference[i].0,
-                    reference_rejected: reference[i].1,
-                    chosen_tokens: counts[2 * k],
-                    rejected_tokens: counts[2 * k + 1],
-                };
-                let l = pair_loss(&p, &config.dpo);
-                sums.add(&l, pairs[i].policy_tokens());
-                weights.push((l.d_chosen / n_pairs as f64) as f32);
-                weights.push((l.d_rejected / n_pairs as f64) as f32);
+            let refs: Vec<(f64, f64)> = batch.iter().map(|&i| reference[i]).collect();
+            let (losses, surrogate) = surrogate_loss(&lp, &counts, &refs, &config.dpo, n_pairs)?;
+            for (l, &i) in losses.iter().zip(batch) {
+                sums.add(l, pairs[i].policy_tokens());
             }
-            // Σ ∂L/∂π · π has the loss's gradient with respect to every adapter weight.
-            let w = Tensor::from_vec(weights, values.len(), lp.device())?;
-            let surrogate = (lp * w)?.sum_all()?;
             let store = surrogate.backward()?;
             for (slot, var) in grads.iter_mut().zip(&vars) {
                 if let Some(g) = store.get(var.as_tensor()) {
@@ -505,6 +493,76 @@ pub fn train(
     })
 }
 
+/// The losses of a batch from its policy log-probabilities `lp` (`[2n]`, chosen then rejected
+/// per pair; a graph) and the scalar `Σ ∂L/∂π · π / normaliser`, whose gradient with respect to
+/// every adapter weight is that of the batch's summed loss divided by `normaliser`.
+fn surrogate_loss(
+    lp: &Tensor,
+    counts: &[usize],
+    reference: &[(f64, f64)],
+    dpo: &DpoConfig,
+    normaliser: usize,
+) -> Result<(Vec<PairLoss>, Tensor)> {
+    let values = lp.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
+    let mut losses = Vec::with_capacity(reference.len());
+    let mut weights = Vec::with_capacity(values.len());
+    for (k, r) in reference.iter().enumerate() {
+        let l = pair_loss(
+            &PairLogprobs {
+                policy_chosen: values[2 * k],
+                policy_rejected: values[2 * k + 1],
+                reference_chosen: r.0,
+                reference_rejected: r.1,
+                chosen_tokens: counts[2 * k],
+                rejected_tokens: counts[2 * k + 1],
+            },
+            dpo,
+        );
+        weights.push((l.d_chosen / normaliser as f64) as f32);
+        weights.push((l.d_rejected / normaliser as f64) as f32);
+        losses.push(l);
+    }
+    let w = Tensor::from_vec(weights, values.len(), lp.device())?.to_dtype(lp.dtype())?;
+    Ok((losses, (lp * w)?.sum_all()?))
+}
+
+/// The DPO loss of each pair under `adapters` (reference: the base model) and the gradient of
+/// their mean with respect to every adapter variable, in [`LoraAdapters::named_vars`] order:
+/// one training step's numbers without the update, for checking against other trainers.
+///
+/// # Errors
+/// Model errors; [`Error::InvalidInput`] without pairs.
+pub fn dpo_gradients(
+    model: &TrainableModel,
+    adapters: &LoraAdapters,
+    pairs: &[EncodedPair],
+    dpo: &DpoConfig,
+) -> Result<(Vec<PairLoss>, Vec<(String, Tensor)>)> {
+    if pairs.is_empty() {
+        return Err(Error::InvalidInput("no preference pairs".into()));
+    }
+    let reference = reference_logprobs(model, pairs, pairs.len())?;
+    let use_ = AdapterUse {
+        adapters,
+        dropout: 0.0,
+    };
+    let (lp, counts) = policy_logprobs(model, pairs, Some(use_), None)?;
+    let (losses, surrogate) = surrogate_loss(&lp, &counts, &reference, dpo, pairs.len())?;
+    let store = surrogate.backward()?;
+    let grads = adapters
+        .named_vars()
+        .into_iter()
+        .map(|(name, var)| {
+            let g = match store.get(var.as_tensor()) {
+                Some(g) => g.clone(),
+                None => var.as_tensor().zeros_like()?,
+            };
+            Ok((name, g))
+        })
+        .collect::<Result<_>>()?;
+    Ok((losses, grads))
+}
+
 /// Running sums of one optimizer step.
 #[derive(Default)]
 struct StepSums {
@@ -516,7 +574,7 @@ struct StepSums {
 }
 
 impl StepSums {
-    fn add(&mut self, l: &crate::dpo::PairLoss, tokens: usize) {
+    fn add(&mut self, l: &PairLoss, tokens: usize) {
         self.loss += l.loss;
         self.chosen += l.chosen_reward;
         self.rejected += l.rejected_reward;
