@@ -163,20 +163,14 @@ impl RunFiles {
 
 /// The settings and data a checkpoint belongs to: resuming with anything else is an error.
 fn fingerprint(config: &TrainConfig, pairs: &[EncodedPair]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes {
-            hash = (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    feed(serde_json::to_string(config).unwrap_or_default().as_bytes());
+    let mut bytes = serde_json::to_vec(config).unwrap_or_default();
     for p in pairs {
-        feed(p.id.as_bytes());
+        bytes.extend_from_slice(p.id.as_bytes());
         for t in p.prompt.iter().chain(&p.chosen).chain(&p.rejected) {
-            feed(&t.to_le_bytes());
+            bytes.extend_from_slice(&t.to_le_bytes());
         }
     }
-    format!("{hash:016x}")
+    format!("{:016x}", navab_core::hash::fnv1a(&bytes))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
