@@ -3,6 +3,7 @@
 //! Used with scripts/reference/compare_logprobs.py to check against HF transformers.
 //!
 //!     cargo run --release --example logprobs -- --model DIR_OR_GGUF --text "Hello there" > ours.jsonl
+//!     cargo run --release --example logprobs -- --model DIR_OR_GGUF --adapter runs/x/adapter --texts t.jsonl
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -35,6 +36,10 @@ struct Args {
     /// Score all texts as one padded batch instead of one at a time.
     #[arg(long)]
     batched: bool,
+    /// A LoRA adapter folder (PEFT layout, e.g. the align example's adapter/) merged into the
+    /// model first.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
 }
 
 navab_alloc::global_allocator!();
@@ -64,7 +69,13 @@ fn main() -> Result<()> {
         tokenizer: args.tokenizer.clone(),
         ..LoadOptions::cpu()
     };
-    let model = LanguageModel::load(&args.model, &options)?;
+    let mut model = LanguageModel::load(&args.model, &options)?;
+    if let Some(dir) = &args.adapter {
+        let trainable = navab::train::TrainableModel::new(&model)?;
+        let adapters = navab::train::load_peft(&trainable, dir)?;
+        let name = format!("{}+{}", model.name(), dir.display());
+        model = navab::train::merge_into(&model, &trainable, &adapters, name)?;
+    }
     let ids: Vec<Vec<u32>> = texts
         .iter()
         .map(|t| model.tokenizer().encode(t, true).map(|e| e.ids))
