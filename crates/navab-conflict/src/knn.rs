@@ -227,8 +227,8 @@ pub fn knn_exact(embeddings: &Embeddings, k: usize, threshold: f32) -> Neighbour
             lists: vec![Vec::new(); n],
         };
     }
-    let rows = ArrayView2::from_shape((n, embeddings.dim), &embeddings.data)
-        .expect("n * dim values");
+    let rows =
+        ArrayView2::from_shape((n, embeddings.dim), &embeddings.data).expect("n * dim values");
     // Negated similarity as the dissimilarity: ascending (-s, j) is descending s, ties by index,
     // and -(-s) gives back the very same similarity.
     let lists = nearest_by_dot(rows, k, |_, _, s| (s >= threshold).then_some(-s));

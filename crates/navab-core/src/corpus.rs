@@ -232,7 +232,10 @@ mod tests {
             .unwrap();
         let docs = &loaded.items;
         assert_eq!(docs.len(), 2);
-        assert_eq!((docs[0].id.as_str(), docs[0].text.as_str()), ("a", " Hello "));
+        assert_eq!(
+            (docs[0].id.as_str(), docs[0].text.as_str()),
+            ("a", " Hello ")
+        );
         assert_eq!(docs[0].nation.as_deref(), Some("UK"));
         assert_eq!(docs[0].source, None);
         assert_eq!((docs[1].id.as_str(), docs[1].line), ("line7", 7));
@@ -269,7 +272,10 @@ mod tests {
             .map(|d| (d.id.as_str(), d.text.as_str()))
             .collect();
         assert_eq!(got, [("line1#p0", "p0"), ("line1#p1", "p1")]);
-        let all = reader.limit(Some(4)).read(&path, &ReadOptions::lenient()).unwrap();
+        let all = reader
+            .limit(Some(4))
+            .read(&path, &ReadOptions::lenient())
+            .unwrap();
         assert_eq!(all.items.len(), 4);
         assert_eq!(all.items[2].text, "p2");
         assert!(all.skipped.is_empty(), "stopped before the bad line");
@@ -277,7 +283,8 @@ mod tests {
 
     #[test]
     fn paragraph_ids_do_not_hide_a_repeated_id() {
-        let (_dir, path) = write("{\"id\": \"x\", \"text\": \"a\\n\\nb\"}\n{\"id\": \"x\", \"text\": \"c\"}\n");
+        let (_dir, path) =
+            write("{\"id\": \"x\", \"text\": \"a\\n\\nb\"}\n{\"id\": \"x\", \"text\": \"c\"}\n");
         let err = CorpusReader::new("text")
             .paragraphs(true)
             .read(&path, &ReadOptions::strict())
