@@ -20,7 +20,7 @@ use navab::eval::{
 use navab::llm::openai::{OpenAiChatModel, OpenAiConfig};
 use navab::llm::{ChatMessage, ChatModel, ChatRequest};
 use navab::lm::{GenerateOptions, LanguageModel, LoadOptions, LocalChatModel};
-use navab::server::{Backends, LocalPromptScorer, Server, ServerConfig};
+use navab::server::{Backends, Server, ServerConfig};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -66,7 +66,7 @@ fn main() -> Result<()> {
             model.clone(),
             GenerateOptions::default(),
         ))
-        .with_scorer(LocalPromptScorer::new(model.clone()).with_batch_size(args.batch_size));
+        .with_scorer(LocalScorer::new(model.clone(), args.batch_size));
     let server = runtime.block_on(Server::bind(&config, backends))?;
     let url = format!("http://{}/v1", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -25,6 +25,8 @@
 //! The order of the two references is drawn per item from [`AjOptions::seed`] and the item id
 //! (so it does not depend on the order of the items) and recorded, and the summary reports how
 //! often the judge picked A whatever it held: a judge with a position bias shows itself.
+//!
+//! Available with the crate feature `judge`.
 
 use std::collections::BTreeMap;
 

@@ -24,6 +24,8 @@
 //! `tokio::spawn`ed. The model decides
 //! where the I/O happens; [`OpenAiChatModel`](crate::openai::OpenAiChatModel), for one, also
 //! bounds its own in-flight requests.
+//!
+//! Available with the crate feature `stage`.
 
 use std::time::{Duration, Instant};
 

@@ -423,7 +423,7 @@ impl Prepared {
 
     /// Internal dissimilarity of rows `i` and `j` from their inner product `s`.
     #[inline]
-    fn dissimilarity_of_dot(&self, i: usize, j: usize, s: f32) -> f32 {
+    fn distance_of_dot(&self, i: usize, j: usize, s: f32) -> f32 {
         match self.metric {
             Metric::Cosine => (1.0 - s).max(0.0),
             Metric::Euclidean => (self.sq_norms[i] + self.sq_norms[j] - 2.0 * s).max(0.0),
@@ -501,7 +501,7 @@ pub(crate) fn distance_tile(p: &Prepared, i0: usize, rows: usize, tile: &mut [f3
     for r in 0..rows {
         let line = &mut tile[r * n..(r + 1) * n];
         for (j, s) in line.iter_mut().enumerate() {
-            *s = p.dissimilarity_of_dot(i0 + r, j, *s);
+            *s = p.distance_of_dot(i0 + r, j, *s);
         }
     }
 }
@@ -593,7 +593,7 @@ fn exact(p: &Prepared, k: usize) -> (Array2<u32>, Array2<f32>) {
 fn exact_in_tiles(p: &Prepared, k: usize, block: usize) -> (Array2<u32>, Array2<f32>) {
     let n = p.rows.nrows();
     let lists = nearest_in_tiles(p.rows.view(), k - 1, block, &|i, j, s| {
-        Some(p.dissimilarity_of_dot(i, j, s))
+        Some(p.distance_of_dot(i, j, s))
     });
     let mut indices = Array2::<u32>::zeros((n, k));
     let mut distances = Array2::<f32>::zeros((n, k));

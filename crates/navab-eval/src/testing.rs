@@ -9,7 +9,7 @@ use std::time::Duration;
 use navab_core::hash::fnv1a;
 
 use crate::error::{Error, Result};
-use crate::scorer::{Prompt, PromptLogprobs, PromptScorer, ScoreOptions, TokenLogprob};
+use crate::prompt::{Prompt, PromptLogprobs, PromptScorer, ScoreOptions, TokenLogprob};
 
 /// A deterministic [`PromptScorer`]: a toy tokenizer and log-probabilities from a hash.
 ///
@@ -53,7 +53,7 @@ impl FakePromptScorer {
         }
     }
 
-    /// Fails with [`Error::Backend`] on any prompt containing `needle`.
+    /// Fails with [`Error::Scorer`] on any prompt containing `needle`.
     pub fn failing_on(mut self, needle: impl Into<String>) -> Self {
         self.fail_on = Some(needle.into());
         self
@@ -147,7 +147,7 @@ impl PromptScorer for FakePromptScorer {
             return Err(Error::InvalidInput("the prompt is empty".into()));
         }
         if let Some(needle) = self.fail_on.as_deref().filter(|n| text.contains(n)) {
-            return Err(Error::Backend(format!(
+            return Err(Error::Scorer(format!(
                 "fake failure on a prompt containing {needle:?}"
             )));
         }
@@ -426,7 +426,7 @@ mod tests {
         ));
         assert!(matches!(
             scorer.score_prompt(Prompt::Text("a boom"), &ScoreOptions::default()),
-            Err(Error::Backend(_))
+            Err(Error::Scorer(_))
         ));
     }
 }
