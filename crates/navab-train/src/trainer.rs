@@ -520,6 +520,9 @@ fn surrogate_loss(
     Ok((losses, (lp * w)?.sum_all()?))
 }
 
+/// Gradients by adapter tensor name, as [`dpo_gradients`] returns them.
+pub type NamedGradients = Vec<(String, Tensor)>;
+
 /// The DPO loss of each pair under `adapters` (reference: the base model) and the gradient of
 /// their mean with respect to every adapter variable, in [`LoraAdapters::named_vars`] order:
 /// one training step's numbers without the update, for checking against other trainers.
@@ -531,7 +534,7 @@ pub fn dpo_gradients(
     adapters: &LoraAdapters,
     pairs: &[EncodedPair],
     dpo: &DpoConfig,
-) -> Result<(Vec<PairLoss>, Vec<(String, Tensor)>)> {
+) -> Result<(Vec<PairLoss>, NamedGradients)> {
     if pairs.is_empty() {
         return Err(Error::InvalidInput("no preference pairs".into()));
     }
