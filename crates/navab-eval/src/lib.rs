@@ -46,6 +46,7 @@
 //! - `cuda`: GPU scoring.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod before_after;
 pub mod compare;
 mod error;
 mod evaluate;
@@ -63,6 +64,7 @@ mod resume;
 mod scorer;
 pub mod testing;
 
+pub use before_after::{compare_runs, Comparison, ComparisonRow};
 pub use error::{Error, Result};
 pub use evaluate::{evaluate, evaluate_triples, EvalOptions, EvalRun, ItemFailure, ItemRecord};
 #[cfg(feature = "local")]

@@ -10,6 +10,8 @@ use crate::config::{Activation, DecoderConfig, RopeLayout};
 use crate::weights::{Embedding, FusedSplit, Linear, WeightSource};
 use crate::{Error, Result};
 
+mod named;
+
 #[derive(Debug, Clone)]
 struct Attention {
     q: Linear,

@@ -198,6 +198,21 @@ impl LanguageModel {
         Ok(model)
     }
 
+    /// This model (tokenizer, chat template, name) over another decoder, e.g. one from
+    /// [`Decoder::with_linear_weights`]; `name` replaces the model's name.
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`] if the tokenizer does not fit the decoder's vocabulary.
+    pub fn with_decoder(&self, decoder: Decoder, name: impl Into<String>) -> Result<Self> {
+        let model = Self {
+            decoder,
+            name: name.into(),
+            ..self.clone()
+        };
+        model.check_tokenizer_fits()?;
+        Ok(model)
+    }
+
     fn check_tokenizer_fits(&self) -> Result<()> {
         let tokenizer_vocab = self.tokenizer.vocab_size();
         let model_vocab = self.decoder.config().vocab_size;

@@ -60,13 +60,7 @@ impl Linear {
     fn rows(&self, start: usize, len: usize, dtype: DType) -> candle_core::Result<Linear> {
         let (weight, bias) = match self {
             Linear::Dense { weight, bias } => (weight.clone(), bias),
-            Linear::Quantized { weight, bias } => {
-                let dense = match weight {
-                    QMatMul::QTensor(q) => q.dequantize(&q.device())?,
-                    QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.clone(),
-                };
-                (dense.to_dtype(dtype)?, bias)
-            }
+            Linear::Quantized { weight, bias } => (dequantize(weight, dtype)?, bias),
         };
         Ok(Linear::Dense {
             weight: weight.narrow(0, start, len)?.contiguous()?,
@@ -75,6 +69,39 @@ impl Linear {
                 None => None,
             },
         })
+    }
+
+    /// The weight `[out, in]` as a dense tensor in `dtype` (shared, not copied, when dense).
+    pub(crate) fn dense_weight(&self, dtype: DType) -> candle_core::Result<Tensor> {
+        match self {
+            Linear::Dense { weight, .. } => weight.to_dtype(dtype),
+            Linear::Quantized { weight, .. } => dequantize(weight, dtype),
+        }
+    }
+
+    /// The weight's shape `[out, in]`.
+    pub(crate) fn weight_dims(&self) -> Vec<usize> {
+        match self {
+            Linear::Dense { weight, .. } => weight.dims().to_vec(),
+            Linear::Quantized { weight, .. } => match weight {
+                QMatMul::QTensor(t) => t.shape().dims().to_vec(),
+                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims().to_vec(),
+            },
+        }
+    }
+
+    /// The bias, if any.
+    pub(crate) fn bias(&self) -> Option<&Tensor> {
+        match self {
+            Linear::Dense { bias, .. } | Linear::Quantized { bias, .. } => bias.as_ref(),
+        }
+    }
+}
+
+fn dequantize(q: &QMatMul, dtype: DType) -> candle_core::Result<Tensor> {
+    match q {
+        QMatMul::QTensor(t) => t.dequantize(&t.device())?.to_dtype(dtype),
+        QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.to_dtype(dtype),
     }
 }
 
@@ -96,6 +123,14 @@ impl Embedding {
                     .reshape((b, t, hidden))
             }
             Embedding::Quantized(q) => q.embedding(ids)?.to_dtype(dtype),
+        }
+    }
+
+    /// The table `[rows, hidden]` as a dense tensor in `dtype` (shared, not copied, when dense).
+    pub(crate) fn dense_table(&self, dtype: DType) -> candle_core::Result<Tensor> {
+        match self {
+            Embedding::Dense(t) => t.to_dtype(dtype),
+            Embedding::Quantized(q) => dequantize(q, dtype),
         }
     }
 
