@@ -531,7 +531,7 @@ pub fn dpo_gradients(
     adapters: &LoraAdapters,
     pairs: &[EncodedPair],
     dpo: &DpoConfig,
-) -> Result<(Vec<PairLoss>, Vec<(String, Tensor)>)> {
+) -> Result<StepGradients> {
     if pairs.is_empty() {
         return Err(Error::InvalidInput("no preference pairs".into()));
     }
@@ -554,7 +554,19 @@ pub fn dpo_gradients(
             Ok((name, g))
         })
         .collect::<Result<_>>()?;
-    Ok((losses, grads))
+    Ok(StepGradients {
+        losses,
+        gradients: grads,
+    })
+}
+
+/// One DPO step's numbers without the update, from [`dpo_gradients`].
+#[derive(Debug, Clone)]
+pub struct StepGradients {
+    /// Each pair's loss, rewards and derivatives.
+    pub losses: Vec<PairLoss>,
+    /// The gradient of the mean loss for every adapter variable, by name.
+    pub gradients: Vec<(String, Tensor)>,
 }
 
 /// Running sums of one optimizer step.
