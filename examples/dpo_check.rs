@@ -64,7 +64,8 @@ fn main() -> Result<()> {
         beta: args.beta,
         ..DpoConfig::default()
     };
-    let (losses, grads) = dpo_gradients(&model, &adapters, &pairs, &dpo)?;
+    let step = dpo_gradients(&model, &adapters, &pairs, &dpo)?;
+    let (losses, grads) = (step.losses, step.gradients);
     // The gradients go out through the adapter writer, which owns the PEFT names and undoes
     // llama.cpp's row permutation.
     for ((_, var), (_, g)) in adapters.named_vars().iter().zip(&grads) {

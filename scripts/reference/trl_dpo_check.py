@@ -10,7 +10,7 @@ same model, adapter and batch.
 TRL tokenizes the pairs (its own way: prompt + completion, EOS appended); those token ids go to
 `target/release/examples/dpo_check`, which computes the same step with navab-train. TRL's loss
 comes from `DPOTrainer.compute_loss` on one batch of all n pairs with the adapter trainable and
-the reference being the model with adapters disabled, as TRL does with PEFT. Prints the largest
+an explicit reference model: the base without adapters, navab-train's reference. Prints the largest
 differences as one JSON line. `--ours-model` may be the GGUF (q/k rows permuted, adapters
 un-permuted on save) or the same HF directory.
 """
@@ -51,7 +51,10 @@ def main():
                        beta=a.beta, loss_type=["sigmoid"], gradient_checkpointing=False, report_to="none",
                        use_cpu=True, save_strategy="no")
     dataset = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
-    trainer = DPOTrainer(model=model, args=config, train_dataset=dataset, processing_class=tok)
+    # The reference is the base model without adapters, as navab-train defines it (TRL would
+    # otherwise take the loaded adapter's starting point as the reference).
+    reference = AutoModelForCausalLM.from_pretrained(a.hf_model, dtype=torch.float32, attn_implementation="eager").eval()
+    trainer = DPOTrainer(model=model, ref_model=reference, args=config, train_dataset=dataset, processing_class=tok)
     ds = trainer.train_dataset
     key = "prompt_ids" if "prompt_ids" in ds.column_names else "prompt_input_ids"
     suffix = "_ids" if key == "prompt_ids" else "_input_ids"

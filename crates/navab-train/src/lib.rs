@@ -18,5 +18,6 @@ pub use model::TrainableModel;
 pub use optim::{OptimConfig, Schedule};
 pub use peft::{load_peft, merge_into, merged_weights, save_peft, ADAPTER_CONFIG, ADAPTER_WEIGHTS};
 pub use trainer::{
-    dpo_gradients, reward_accuracy, train, RunFiles, StepLog, TrainConfig, TrainOutcome,
+    dpo_gradients, reward_accuracy, train, RunFiles, StepGradients, StepLog, TrainConfig,
+    TrainOutcome,
 };

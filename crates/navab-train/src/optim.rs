@@ -112,7 +112,7 @@ impl OptimConfig {
                 });
             }
         }
-        if !(self.eps.is_finite() && self.eps > 0.0) {
+        if self.eps.is_nan() || self.eps <= 0.0 {
             return Err(Error::InvalidParam {
                 name: "eps",
                 value: format!("{}", self.eps),

@@ -520,9 +520,6 @@ fn surrogate_loss(
     Ok((losses, (lp * w)?.sum_all()?))
 }
 
-/// Gradients by adapter tensor name, as [`dpo_gradients`] returns them.
-pub type NamedGradients = Vec<(String, Tensor)>;
-
 /// The DPO loss of each pair under `adapters` (reference: the base model) and the gradient of
 /// their mean with respect to every adapter variable, in [`LoraAdapters::named_vars`] order:
 /// one training step's numbers without the update, for checking against other trainers.
@@ -534,7 +531,7 @@ pub fn dpo_gradients(
     adapters: &LoraAdapters,
     pairs: &[EncodedPair],
     dpo: &DpoConfig,
-) -> Result<(Vec<PairLoss>, NamedGradients)> {
+) -> Result<StepGradients> {
     if pairs.is_empty() {
         return Err(Error::InvalidInput("no preference pairs".into()));
     }
@@ -557,7 +554,19 @@ pub fn dpo_gradients(
             Ok((name, g))
         })
         .collect::<Result<_>>()?;
-    Ok((losses, grads))
+    Ok(StepGradients {
+        losses,
+        gradients: grads,
+    })
+}
+
+/// One DPO step's numbers without the update, from [`dpo_gradients`].
+#[derive(Debug, Clone)]
+pub struct StepGradients {
+    /// Each pair's loss, rewards and derivatives.
+    pub losses: Vec<PairLoss>,
+    /// The gradient of the mean loss for every adapter variable, by name.
+    pub gradients: Vec<(String, Tensor)>,
 }
 
 /// Running sums of one optimizer step.
