@@ -67,13 +67,13 @@ struct Args {
         default_value = "paper,ab-swap,ab-both,acc-norm"
     )]
     methods: Vec<String>,
-    /// Items (their prompts) run through the model at once.
-    #[arg(long, default_value_t = 8)]
-    batch_size: usize,
+    /// Items (their prompts) run through the model at once (at least 1).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    batch_size: u64,
     /// Batches scored at once on separate threads (CPU: one per core is fastest on small
     /// machines; sets RAYON_NUM_THREADS=1 unless you set it).
-    #[arg(long, default_value_t = 1)]
-    workers: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    workers: u64,
     /// cpu, cuda or cuda:N (needs a build with --features cuda).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -87,11 +87,11 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     group_by: Vec<String>,
     /// Groups smaller than this are left out of the best-to-worst spread.
-    #[arg(long, default_value_t = 5)]
-    min_group_size: usize,
-    /// Evaluate only the first N items.
-    #[arg(long)]
-    limit: Option<usize>,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    min_group_size: u64,
+    /// Evaluate only the first N items (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
     /// Output directory (default: runs/<model name>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -130,23 +130,25 @@ fn load_items(args: &Args, out_dir: &std::path::Path) -> Result<Loaded<Preferenc
     let format = match args.format {
         Format::Auto if path.is_dir() => Format::Navab,
         Format::Auto if !is_jsonl => Format::Navab,
-        Format::Auto => {
-            let first = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("")
-                .to_string();
-            if first.contains("\"reverse_statement\"") {
-                Format::Triples
-            } else {
-                Format::Preferences
-            }
-        }
+        Format::Auto => guess_jsonl_format(&path)?,
         other => other,
     };
+    let what = match format {
+        Format::Navab => "the NaVAB layout",
+        Format::Triples => "JSONL of triples",
+        _ => "preference JSONL",
+    };
+    eprintln!("reading {} as {what}", path.display());
+    let context = || {
+        format!(
+            "reading {} as {what} (pass --format to choose another reader)",
+            path.display()
+        )
+    };
     Ok(match format {
-        Format::Navab if path.is_dir() => triples_to_items(read_navab_dir(&path, &options)?),
+        Format::Navab if path.is_dir() => {
+            triples_to_items(read_navab_dir(&path, &options).with_context(context)?)
+        }
         Format::Navab => {
             let name = path
                 .file_name()
@@ -165,13 +167,46 @@ fn load_items(args: &Args, out_dir: &std::path::Path) -> Result<Loaded<Preferenc
                 .unwrap_or_default()
                 .parse()
                 .unwrap_or_else(|never| match never {});
-            triples_to_items(read_navab_file(&path, nation, set, &options)?)
+            triples_to_items(read_navab_file(&path, nation, set, &options).with_context(context)?)
         }
-        Format::Triples => triples_to_items(read_triples_jsonl(&path, &options)?),
+        Format::Triples => {
+            triples_to_items(read_triples_jsonl(&path, &options).with_context(context)?)
+        }
         Format::Preferences | Format::Auto => {
-            read_preferences_jsonl(&path, &options, &PreferenceFields::default())?
+            read_preferences_jsonl(&path, &options, &PreferenceFields::default())
+                .with_context(context)?
         }
     })
+}
+
+/// Triples or preferences, from the fields of the first record that parses (bytes that are
+/// not UTF-8 are the reader's to report, with their line).
+fn guess_jsonl_format(path: &std::path::Path) -> Result<Format> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    for line in std::io::BufReader::new(file).split(b'\n').take(100) {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(&line) else {
+            continue;
+        };
+        let has = |k: &str| fields.contains_key(k);
+        if has("reverse_statement") || (has("statement") && has("question")) {
+            return Ok(Format::Triples);
+        }
+        if has("chosen") || has("rejected") || has("conversations") {
+            return Ok(Format::Preferences);
+        }
+        let keys: Vec<&str> = fields.keys().map(String::as_str).collect();
+        bail!(
+            "{}: cannot tell the format from the fields of its first record ({}): triples have \
+             question, statement, reverse_statement; preferences have chosen and rejected. \
+             Pass --format",
+            path.display(),
+            keys.join(", ")
+        );
+    }
+    // Nothing parsed: let the preference reader name the first bad line.
+    Ok(Format::Preferences)
 }
 
 navab_alloc::global_allocator!();
@@ -191,6 +226,12 @@ fn main() -> Result<()> {
     if methods.is_empty() {
         bail!("no methods given");
     }
+    for (k, m) in methods.iter().enumerate() {
+        // Twice the same method would count each item twice and narrow the intervals.
+        if methods[..k].contains(m) {
+            bail!("--methods lists {m} twice");
+        }
+    }
     let model_name = args
         .model
         .file_stem()
@@ -201,12 +242,19 @@ fn main() -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&model_name));
 
+    // Before any data or model is read: an unwritable --out fails now, not after the run.
+    let probe = out_dir.join(".write-check");
+    std::fs::create_dir_all(&out_dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .with_context(|| format!("--out {} is not writable", out_dir.display()))?;
+
     let mut loaded = load_items(&args, &out_dir)?;
     for skipped in &loaded.skipped {
         eprintln!("skipped {skipped}");
     }
     if let Some(limit) = args.limit {
-        loaded.items.truncate(limit);
+        loaded.items.truncate(limit as usize);
     }
     if loaded.items.is_empty() {
         bail!("no items to evaluate");
@@ -230,7 +278,8 @@ fn main() -> Result<()> {
         model.config().vocab_size,
         started.elapsed().as_secs_f64()
     );
-    let scorer = LocalScorer::new(model, args.batch_size).with_workers(args.workers);
+    let (batch_size, workers) = (args.batch_size as usize, args.workers as usize);
+    let scorer = LocalScorer::new(model, batch_size).with_workers(workers);
 
     let bar = ProgressBar::new(loaded.items.len() as u64);
     bar.set_style(
@@ -241,7 +290,7 @@ fn main() -> Result<()> {
         .progress_chars("=> "),
     );
     let eval_options = EvalOptions {
-        items_per_call: args.batch_size.max(1) * args.workers.max(1),
+        items_per_call: batch_size * workers,
         ..EvalOptions::default()
     };
     let started = Instant::now();
@@ -255,11 +304,12 @@ fn main() -> Result<()> {
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
 
-    let summary = write_reports(&out_dir, &run, &args.group_by, args.min_group_size)?;
+    let min_group_size = args.min_group_size as usize;
+    let summary = write_reports(&out_dir, &run, &args.group_by, min_group_size)?;
     println!("{}", summary.text_table());
     println!("{}", summary.markdown_table());
     for field in &args.group_by {
-        for report in navab::eval::group_by(&run, field, args.min_group_size) {
+        for report in navab::eval::group_by(&run, field, min_group_size) {
             println!("by {field} ({}):", report.method);
             for (group, rate) in &report.groups {
                 println!("  {group:<24} {:.3}  (n={})", rate.rate, rate.n);

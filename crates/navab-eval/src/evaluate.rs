@@ -8,6 +8,7 @@ use navab_core::{PreferenceItem, Triple};
 
 use crate::method::{ItemOutcome, Method, Plan};
 use crate::scorer::{LogLikelihood, ScoreRequest, Scorer};
+use crate::Error;
 
 /// Options of [`evaluate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +89,10 @@ pub struct EvalRun {
 /// `acc-norm` share theirs) are sent once. When a call fails, or returns the wrong number of
 /// results, its items are recorded as failures and the run goes on, so nothing already scored
 /// is lost; after [`EvalOptions::max_consecutive_failures`] failed calls in a row the run stops,
-/// every item not scored is listed as a failure and [`EvalRun::stopped_early`] says why. An
-/// unusable score (NaN) costs only that item under that method.
+/// every item not scored is listed as a failure and [`EvalRun::stopped_early`] says why. A
+/// request the scorer refuses ([`Error::InvalidInput`]: a text over the model's context, say)
+/// costs only its own item, and never counts toward that limit. An unusable score (NaN) costs
+/// only that item under that method. A method listed twice counts once.
 ///
 /// `progress(done, total)` is called after each call, with items; the last call has
 /// `done == total`.
@@ -100,6 +103,14 @@ pub fn evaluate<S: Scorer + ?Sized>(
     options: &EvalOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> EvalRun {
+    // A method listed twice would count every item twice and narrow the intervals.
+    let mut unique: Vec<Method> = Vec::with_capacity(methods.len());
+    for m in methods {
+        if !unique.contains(m) {
+            unique.push(m.clone());
+        }
+    }
+    let methods = unique.as_slice();
     let mut run = EvalRun {
         scorer: scorer.name(),
         methods: methods.to_vec(),
@@ -110,56 +121,29 @@ pub fn evaluate<S: Scorer + ?Sized>(
     let mut consecutive_failures = 0;
     let mut done = 0;
     for chunk in items.chunks(options.items_per_call.max(1)) {
-        let plans: Vec<Vec<Plan>> = chunk
-            .iter()
-            .map(|item| methods.iter().map(|m| m.plan(item)).collect())
-            .collect();
-        // Deduplicated within the call only: across calls repeats are rare (duplicate items),
-        // and a run-wide cache would hold every prompt of the dataset in memory.
-        let mut index: HashMap<&ScoreRequest, usize> = HashMap::new();
-        let mut pending: Vec<ScoreRequest> = Vec::new();
-        for request in plans.iter().flatten().flat_map(Plan::requests) {
-            index.entry(request).or_insert_with(|| {
-                pending.push(request.clone());
-                pending.len() - 1
-            });
-        }
-        let call = if pending.is_empty() {
-            Ok(Vec::new())
-        } else {
-            scorer.score(&pending)
-        };
-        let reason = match call {
-            Ok(results) if results.len() == pending.len() => {
-                consecutive_failures = 0;
-                for (item, item_plans) in chunk.iter().zip(&plans) {
-                    for plan in item_plans {
-                        let scores: Vec<LogLikelihood> =
-                            plan.requests().map(|r| results[index[r]]).collect();
-                        match plan.outcome(&scores) {
-                            Ok(outcome) => run.records.push(ItemRecord {
-                                item_id: item.id.clone(),
-                                method: plan.method.to_string(),
-                                metadata: item.metadata.clone(),
-                                outcome,
-                            }),
-                            Err(e) => run.failures.push(ItemFailure {
-                                item_id: item.id.clone(),
-                                method: Some(plan.method.to_string()),
-                                reason: e.to_string(),
-                            }),
-                        }
+        let reason = match score_chunk(scorer, chunk, methods, &mut run) {
+            Ok(()) => None,
+            // A request the scorer refuses (longer than the model's context, say) is that
+            // item's fault, not the scorer's: the chunk is scored again item by item, so only
+            // the refused items are recorded, and refusals never stop the run.
+            Err(Refusal::Input(_)) => {
+                for item in chunk {
+                    let one = std::slice::from_ref(item);
+                    if let Err(r) = score_chunk(scorer, one, methods, &mut run) {
+                        run.failures.push(ItemFailure {
+                            item_id: item.id.clone(),
+                            method: None,
+                            reason: r.to_string(),
+                        });
                     }
                 }
                 None
             }
-            Ok(results) => Some(format!(
-                "scorer returned {} results for {} requests",
-                results.len(),
-                pending.len()
-            )),
-            Err(e) => Some(e.to_string()),
+            Err(Refusal::Call(m)) => Some(m),
         };
+        if reason.is_none() {
+            consecutive_failures = 0;
+        }
         done += chunk.len();
         if let Some(reason) = reason {
             consecutive_failures += 1;
@@ -185,6 +169,81 @@ pub fn evaluate<S: Scorer + ?Sized>(
         progress(done, items.len());
     }
     run
+}
+
+/// Why a scorer call for a chunk gave no results.
+enum Refusal {
+    /// The scorer refused a request ([`Error::InvalidInput`]): an item's own fault.
+    Input(String),
+    /// Anything else (the backend failed, or gave a wrong number of results).
+    Call(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Input(m) | Refusal::Call(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Scores `chunk` in one scorer call and records its items (or their method failures) in
+/// `run`; on a failed call records nothing and says why.
+fn score_chunk<S: Scorer + ?Sized>(
+    scorer: &S,
+    chunk: &[PreferenceItem],
+    methods: &[Method],
+    run: &mut EvalRun,
+) -> std::result::Result<(), Refusal> {
+    let plans: Vec<Vec<Plan>> = chunk
+        .iter()
+        .map(|item| methods.iter().map(|m| m.plan(item)).collect())
+        .collect();
+    // Deduplicated within the call only: across calls repeats are rare (duplicate items),
+    // and a run-wide cache would hold every prompt of the dataset in memory.
+    let mut index: HashMap<&ScoreRequest, usize> = HashMap::new();
+    let mut pending: Vec<ScoreRequest> = Vec::new();
+    for request in plans.iter().flatten().flat_map(Plan::requests) {
+        index.entry(request).or_insert_with(|| {
+            pending.push(request.clone());
+            pending.len() - 1
+        });
+    }
+    let results = if pending.is_empty() {
+        Vec::new()
+    } else {
+        match scorer.score(&pending) {
+            Ok(results) => results,
+            Err(e @ Error::InvalidInput(_)) => return Err(Refusal::Input(e.to_string())),
+            Err(e) => return Err(Refusal::Call(e.to_string())),
+        }
+    };
+    if results.len() != pending.len() {
+        return Err(Refusal::Call(format!(
+            "scorer returned {} results for {} requests",
+            results.len(),
+            pending.len()
+        )));
+    }
+    for (item, item_plans) in chunk.iter().zip(&plans) {
+        for plan in item_plans {
+            let scores: Vec<LogLikelihood> = plan.requests().map(|r| results[index[r]]).collect();
+            match plan.outcome(&scores) {
+                Ok(outcome) => run.records.push(ItemRecord {
+                    item_id: item.id.clone(),
+                    method: plan.method.to_string(),
+                    metadata: item.metadata.clone(),
+                    outcome,
+                }),
+                Err(e) => run.failures.push(ItemFailure {
+                    item_id: item.id.clone(),
+                    method: Some(plan.method.to_string()),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// [`evaluate`] on NaVAB triples: each goes through [`Triple::to_preference`], so the records
@@ -258,6 +317,61 @@ mod tests {
         fn name(&self) -> String {
             "recording".into()
         }
+    }
+
+    /// Refuses any request whose text holds "LONG", as a local scorer refuses a text over
+    /// the model's context; scores the rest like the oracle.
+    struct Refusing;
+
+    impl Scorer for Refusing {
+        fn score(&self, requests: &[ScoreRequest]) -> Result<Vec<LogLikelihood>> {
+            if let Some(i) = requests.iter().position(|r| r.context.contains("LONG")) {
+                return Err(Error::InvalidInput(format!(
+                    "request {i}: over the context"
+                )));
+            }
+            Ok(requests.iter().map(oracle_score).collect())
+        }
+        fn name(&self) -> String {
+            "refusing".into()
+        }
+    }
+
+    #[test]
+    fn an_item_the_scorer_refuses_costs_only_itself_and_never_stops_the_run() {
+        let mut all = items(12);
+        // Three refused items in a row, more than max_consecutive_failures.
+        for k in [4, 5, 6] {
+            all[k].prompt = format!("LONG {}", all[k].prompt);
+        }
+        let run = evaluate(
+            &Refusing,
+            &all,
+            &methods("paper"),
+            &EvalOptions {
+                items_per_call: 4,
+                max_consecutive_failures: 2,
+            },
+            &mut |_, _| {},
+        );
+        assert!(run.stopped_early.is_none(), "{:?}", run.stopped_early);
+        assert_eq!(run.records.len(), 9);
+        let failed: Vec<&str> = run.failures.iter().map(|f| f.item_id.as_str()).collect();
+        assert_eq!(failed, ["item-4", "item-5", "item-6"]);
+        assert!(run.failures[0].reason.contains("over the context"));
+    }
+
+    #[test]
+    fn a_method_listed_twice_counts_once() {
+        let run = evaluate(
+            &Recording::default(),
+            &items(4),
+            &methods("paper,acc,paper"),
+            &EvalOptions::default(),
+            &mut |_, _| {},
+        );
+        assert_eq!(run.methods, methods("paper,acc"));
+        assert_eq!(run.records.len(), 4 * 2);
     }
 
     #[test]
