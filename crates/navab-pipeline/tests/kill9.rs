@@ -100,36 +100,42 @@ fn kill_nine_at_random_points_then_resume_gives_identical_dataset_files() {
     let expected = dataset_bytes(&reference);
     assert!(expected.len() > 2, "the reference run wrote no dataset");
 
-    let out = tmp.path().join("killed");
+    // Each trial: a fresh run killed twice at random points, then resumed to the end.
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
-    let (mut killed, trials) = (0, 8);
-    for _ in 0..trials {
+    let mut next_delay = || {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        // Anywhere from process start to a little past a whole run.
-        let delay = full.mul_f64(0.1 + 1.2 * (seed % 1000) as f64 / 1000.0);
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_run", "--test-threads=1"])
-            .env(OUT_VAR, &out)
-            .env(CORPUS_VAR, &corpus)
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
-            killed += 1;
+        full.mul_f64(0.05 + 0.9 * (seed % 1000) as f64 / 1000.0)
+    };
+    let (trials, kills_per_trial) = (4, 2);
+    let mut killed = 0;
+    for trial in 0..trials {
+        let out = tmp.path().join(format!("killed-{trial}"));
+        for _ in 0..kills_per_trial {
+            let mut child = Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "child_run", "--test-threads=1"])
+                .env(OUT_VAR, &out)
+                .env(CORPUS_VAR, &corpus)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(next_delay());
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap(); // SIGKILL
+                killed += 1;
+            }
+            child.wait().unwrap();
         }
-        child.wait().unwrap();
+        run_into(&corpus, &out);
+        let manifest: Manifest = read_json(&out.join("manifest.json")).unwrap();
+        assert!(manifest.stages.values().all(|r| r.complete()));
+        assert_eq!(dataset_bytes(&out), expected, "trial {trial}");
     }
-    // Resume to the end in this process.
-    run_into(&corpus, &out);
-    let manifest: Manifest = read_json(&out.join("manifest.json")).unwrap();
-    assert!(manifest.stages.values().all(|r| r.complete()));
-    assert!(
-        killed >= trials / 2,
-        "only {killed} of {trials} runs were killed mid-way"
+    eprintln!(
+        "kill -9: {killed} of {} runs killed mid-way (a run takes {full:?}); every resume \
+         gave identical dataset files",
+        trials * kills_per_trial
     );
-    eprintln!("kill -9: {killed} of {trials} runs killed mid-way; run time {full:?}");
-    assert_eq!(dataset_bytes(&out), expected);
+    assert!(killed >= trials, "only {killed} runs were killed mid-way");
 }
