@@ -2,15 +2,19 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod atomic;
+pub mod corpus;
 pub mod error;
+pub mod hash;
 pub mod jsonl;
 pub mod navab;
 pub mod preference;
 pub mod read;
+pub mod stats;
 pub mod testing;
 pub mod types;
 
 pub use atomic::replace_file;
+pub use corpus::{CorpusDoc, CorpusReader};
 pub use error::{Error, Result};
 pub use jsonl::{read_triples_jsonl, write_triples_jsonl};
 pub use navab::{read_navab_dir, read_navab_file, read_navab_nation_dir, write_navab_dir};

@@ -6,6 +6,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use navab_core::hash::fnv1a;
+
 use crate::error::{Error, Result};
 use crate::prompt::{Prompt, PromptLogprobs, PromptScorer, ScoreOptions, TokenLogprob};
 
@@ -103,11 +105,8 @@ impl FakePromptScorer {
     /// The fake log-probability of `token` after `previous`.
     pub fn logprob(previous: &str, token: &str) -> f32 {
         // FNV-1a: stable across runs and platforms, unlike std's hasher.
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in previous.bytes().chain([0]).chain(token.bytes()) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
+        let bytes: Vec<u8> = previous.bytes().chain([0]).chain(token.bytes()).collect();
+        let hash = fnv1a(&bytes);
         -0.05 - (hash % 1000) as f32 / 250.0
     }
 

@@ -6,6 +6,7 @@
 pub mod cache;
 mod chat;
 mod error;
+pub mod exec;
 #[cfg(feature = "openai")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openai")))]
 pub mod openai;
@@ -21,6 +22,6 @@ pub use chat::{
     BoxFuture, ChatMessage, ChatModel, ChatRequest, ChatResponse, FinishReason, Role, Sampling,
     Usage,
 };
-pub use error::{Error, Result};
-pub use step::{run_step, run_step_with, ParseError, Step, StepName, StepOutcome};
+pub use error::{Error, ParseError, Result, StepName};
+pub use step::{run_step, run_step_with, Step, StepOutcome};
 pub use text::squash_whitespace;

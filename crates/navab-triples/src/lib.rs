@@ -28,7 +28,10 @@ pub use validate::{
     Opposition, TripleIssues, Validation, ValidationParams,
 };
 pub use verify::{
-    read_sheet, sample_for_verification, verification_rates, wilson_95, write_sheet_csv,
-    write_sheet_jsonl, FilledRow, FilledSheet, Marks, NationRates, Rate, SheetRow, Verifiable,
-    VerificationParams, VerificationReport, SHEET_COLUMNS,
+    read_sheet, sample_for_verification, verification_rates, write_sheet_csv, write_sheet_jsonl,
+    FilledRow, FilledSheet, Marks, NationRates, Rate, SheetRow, Verifiable, VerificationParams,
+    VerificationReport, SHEET_COLUMNS,
 };
+// Kept for users of the old name; the function lives in navab-core.
+#[allow(deprecated)]
+pub use verify::wilson_95;
