@@ -113,12 +113,7 @@ impl Embedder for HashEmbedder {
                 .split(|c: char| !c.is_alphanumeric())
                 .filter(|w| w.len() > 3)
             {
-                let h = word
-                    .to_lowercase()
-                    .bytes()
-                    .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-                    });
+                let h = navab_core::hash::fnv1a(word.to_lowercase().as_bytes());
                 out[[i, (h % self.dim as u64) as usize]] += 1.0;
             }
             let norm = out.row(i).dot(&out.row(i)).sqrt().max(1e-6);
