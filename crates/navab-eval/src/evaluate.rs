@@ -107,7 +107,7 @@ pub fn evaluate<S: Scorer + ?Sized>(
     let mut unique: Vec<Method> = Vec::with_capacity(methods.len());
     for m in methods {
         if !unique.contains(m) {
-            unique.push(m.clone());
+            unique.push(*m);
         }
     }
     let methods = unique.as_slice();

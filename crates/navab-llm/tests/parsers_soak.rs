@@ -90,7 +90,7 @@ fn reply(state: &mut u64) -> String {
         if r % 4 == 0 {
             // A run of arbitrary scalar values (surrogates skipped by from_u32).
             for k in 0..(r >> 8) % 8 {
-                let c = (splitmix(state) >> (k % 3) * 8) as u32 % 0x11_0000;
+                let c = (splitmix(state) >> ((k % 3) * 8)) as u32 % 0x11_0000;
                 out.extend(char::from_u32(c));
             }
         } else {
