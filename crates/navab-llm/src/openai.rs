@@ -93,10 +93,13 @@ pub struct OpenAiConfig {
     /// The API root, ending in `/v1` for OpenAI-compatible servers, e.g.
     /// `http://127.0.0.1:8000/v1`. `/chat/completions` is appended.
     pub base_url: String,
-    /// The model name the server knows, sent with every request. [`ChatModel::model_id`] is
-    /// `<model> @ <base_url>`: two servers that both call their model `default` are two models
-    /// to a response cache and to a pipeline's resume.
+    /// The model name the server knows, sent with every request.
     pub model: String,
+    /// What [`ChatModel::model_id`] says, and so what keys a response cache and a pipeline's
+    /// resume. `None` (the default): `<model> @ <base_url>`, so that two servers that both
+    /// call their model `default` are two models. Set it to keep a cache valid when the same
+    /// model moves to another address.
+    pub model_id: Option<String>,
     /// The *name* of the environment variable holding the API key; `None` sends no key.
     pub api_key_env: Option<String>,
     /// Total time limit of one HTTP attempt (connect, send, read the whole body). Default 120 s.
@@ -119,6 +122,7 @@ impl OpenAiConfig {
         Self {
             base_url: base_url.into(),
             model: model.into(),
+            model_id: None,
             api_key_env: None,
             timeout: Duration::from_secs(120),
             max_retries: 6,
@@ -198,6 +202,7 @@ impl fmt::Debug for OpenAiConfig {
         f.debug_struct("OpenAiConfig")
             .field("base_url", &self.base_url)
             .field("model", &self.model)
+            .field("model_id", &self.model_id)
             .field("api_key_env", &self.api_key_env)
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
@@ -300,7 +305,10 @@ impl OpenAiChatModel {
             .unwrap_or(0x9E37_79B9_7F4A_7C15);
         Ok(Self {
             endpoint: config.endpoint(),
-            model_id: format!("{} @ {}", config.model.trim(), config.base_url.trim()),
+            model_id: config
+                .model_id
+                .clone()
+                .unwrap_or_else(|| format!("{} @ {}", config.model.trim(), config.base_url.trim())),
             http,
             permits: Semaphore::new(config.max_concurrency),
             client,
