@@ -3,6 +3,8 @@
 //!
 //!     cargo run --release --example evaluate -- --demo
 //!     cargo run --release --example evaluate -- --data NaVAB/ --model path/to/model-dir-or.gguf
+//!     cargo run --release --example evaluate -- --data NaVAB/ \
+//!         --model-url http://127.0.0.1:8000/v1 --model-name meta-llama/Llama-3.1-8B-Instruct
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -11,19 +13,20 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use navab::core::{
-    read_navab_dir, read_navab_file, read_preferences_jsonl, read_triples_jsonl, write_navab_dir,
-    Loaded, PreferenceFields, PreferenceItem, ReadOptions, StatementSet,
+use navab::core::{read_items, write_navab_dir, DataFormat, Loaded, PreferenceItem, ReadOptions};
+use navab::eval::{
+    evaluate_resumable, write_reports, EvalOptions, LocalScorer, Method, RemoteScorer,
+    RemoteScorerConfig, Scorer,
 };
-use navab::eval::{evaluate, write_reports, EvalOptions, LocalScorer, Method};
 use navab::lm::{parse_device, parse_dtype, LanguageModel, LoadOptions};
 
 const DEFAULT_MODEL: &str = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
-    /// Guess from the path: a directory or *_statement_result.json is NaVAB, *.jsonl of triples
-    /// has a `reverse_statement` field, any other *.jsonl is preference data.
+    /// Guess from the path: a directory or *_statement_result.json is NaVAB, another *.json a
+    /// JSON array of preference records (our LLaMA-Factory DPO files), *.jsonl of triples has a
+    /// `reverse_statement` field, any other *.jsonl is preference data.
     Auto,
     /// The published NaVAB layout (<Nation>/{human,official}_statement_result.json).
     Navab,
@@ -31,6 +34,20 @@ enum Format {
     Triples,
     /// Preference JSONL (MVPBench-style or LLaMA-Factory DPO): prompt, chosen, rejected, metadata.
     Preferences,
+    /// A JSON array of preference records (the LLaMA-Factory DPO file the pipeline writes).
+    PreferencesJson,
+}
+
+impl From<Format> for DataFormat {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Auto => DataFormat::Auto,
+            Format::Navab => DataFormat::Navab,
+            Format::Triples => DataFormat::Triples,
+            Format::Preferences => DataFormat::Preferences,
+            Format::PreferencesJson => DataFormat::PreferencesJson,
+        }
+    }
 }
 
 /// Score a language model's alignment with national values on NaVAB data.
@@ -57,6 +74,18 @@ struct Args {
     /// Model: an HF-layout directory (config.json, model.safetensors, tokenizer.json) or a .gguf file.
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: PathBuf,
+    /// Score through an OpenAI-compatible server instead of a local model: its base URL (vLLM:
+    /// http://HOST:8000/v1; this project's `serve` example: http://127.0.0.1:8080/v1). Uses
+    /// `/v1/completions` with echo + logprobs, --batch-size prompts per request and --workers
+    /// requests in flight, each retried on 429, 5xx and dropped connections.
+    #[arg(long, requires = "model_name")]
+    model_url: Option<String>,
+    /// The model name the server knows (with --model-url).
+    #[arg(long)]
+    model_name: Option<String>,
+    /// Environment variable holding the server's API key (with --model-url).
+    #[arg(long, value_name = "VAR")]
+    api_key_env: Option<String>,
     /// A tokenizer.json to use instead of the model's own (a GGUF's is rebuilt from the file).
     #[arg(long)]
     tokenizer: Option<PathBuf>,
@@ -67,13 +96,13 @@ struct Args {
         default_value = "paper,ab-swap,ab-both,acc-norm"
     )]
     methods: Vec<String>,
-    /// Items (their prompts) run through the model at once (at least 1).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
-    batch_size: u64,
+    /// Items (their prompts) run through the model at once.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
     /// Batches scored at once on separate threads (CPU: one per core is fastest on small
     /// machines; sets RAYON_NUM_THREADS=1 unless you set it).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    workers: u64,
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
     /// cpu, cuda or cuda:N (needs a build with --features cuda).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -87,12 +116,13 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     group_by: Vec<String>,
     /// Groups smaller than this are left out of the best-to-worst spread.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
-    min_group_size: u64,
-    /// Evaluate only the first N items (at least 1).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    limit: Option<u64>,
-    /// Output directory (default: runs/<model name>).
+    #[arg(long, default_value_t = 5)]
+    min_group_size: usize,
+    /// Evaluate only the first N items.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Output directory (default: runs/<model name>). Rerunning into it resumes: items already
+    /// in its progress.jsonl are not scored again.
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -115,98 +145,55 @@ fn load_items(args: &Args, out_dir: &std::path::Path) -> Result<Loaded<Preferenc
     } else {
         ReadOptions::default()
     };
-    let triples_to_items = |loaded: Loaded<navab::core::Triple>| Loaded {
-        items: loaded.items.iter().map(|t| t.to_preference()).collect(),
-        skipped: loaded.skipped,
-    };
     if args.demo {
         let demo_dir = out_dir.join("demo-data");
         write_navab_dir(&demo_dir, &navab::demo::demo_triples())?;
         eprintln!("demo data written to {}", demo_dir.display());
-        return Ok(triples_to_items(read_navab_dir(&demo_dir, &options)?));
+        return Ok(read_items(&demo_dir, DataFormat::Navab, &options)?);
     }
     let path = args.data.clone().context("--data is required")?;
-    let is_jsonl = path.extension().is_some_and(|e| e == "jsonl");
-    let format = match args.format {
-        Format::Auto if path.is_dir() => Format::Navab,
-        Format::Auto if !is_jsonl => Format::Navab,
-        Format::Auto => guess_jsonl_format(&path)?,
-        other => other,
-    };
-    let what = match format {
-        Format::Navab => "the NaVAB layout",
-        Format::Triples => "JSONL of triples",
-        _ => "preference JSONL",
-    };
-    eprintln!("reading {} as {what}", path.display());
-    let context = || {
-        format!(
-            "reading {} as {what} (pass --format to choose another reader)",
-            path.display()
-        )
-    };
-    Ok(match format {
-        Format::Navab if path.is_dir() => {
-            triples_to_items(read_navab_dir(&path, &options).with_context(context)?)
-        }
-        Format::Navab => {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let set: StatementSet = name.parse().with_context(|| {
-                format!(
-                    "{}: expected human_statement_result.json or official_statement_result.json",
-                    path.display()
-                )
-            })?;
-            let nation = path
-                .parent()
-                .and_then(|p| p.canonicalize().ok())
-                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .unwrap_or_default()
-                .parse()
-                .unwrap_or_else(|never| match never {});
-            triples_to_items(read_navab_file(&path, nation, set, &options).with_context(context)?)
-        }
-        Format::Triples => {
-            triples_to_items(read_triples_jsonl(&path, &options).with_context(context)?)
-        }
-        Format::Preferences | Format::Auto => {
-            read_preferences_jsonl(&path, &options, &PreferenceFields::default())
-                .with_context(context)?
-        }
-    })
+    read_items(&path, args.format.into(), &options)
+        .with_context(|| format!("reading {}", path.display()))
 }
 
-/// Triples or preferences, from the fields of the first record that parses (bytes that are
-/// not UTF-8 are the reader's to report, with their line).
-fn guess_jsonl_format(path: &std::path::Path) -> Result<Format> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    for line in std::io::BufReader::new(file).split(b'\n').take(100) {
-        let line = line.with_context(|| format!("reading {}", path.display()))?;
-        let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(&line) else {
-            continue;
-        };
-        let has = |k: &str| fields.contains_key(k);
-        if has("reverse_statement") || (has("statement") && has("question")) {
-            return Ok(Format::Triples);
+/// The local model, or the `--model-url` server.
+fn make_scorer(args: &Args) -> Result<Box<dyn Scorer>> {
+    if let Some(url) = &args.model_url {
+        let name = args
+            .model_name
+            .clone()
+            .context("--model-url needs --model-name")?;
+        let mut config = RemoteScorerConfig::new(url.clone(), name)
+            .with_batching(args.batch_size, args.workers.max(1));
+        if let Some(var) = &args.api_key_env {
+            let key = std::env::var(var)
+                .with_context(|| format!("--api-key-env {var}: the variable is not set"))?;
+            config = config.with_api_key(key);
         }
-        if has("chosen") || has("rejected") || has("conversations") {
-            return Ok(Format::Preferences);
-        }
-        let keys: Vec<&str> = fields.keys().map(String::as_str).collect();
-        bail!(
-            "{}: cannot tell the format from the fields of its first record ({}): triples have \
-             question, statement, reverse_statement; preferences have chosen and rejected. \
-             Pass --format",
-            path.display(),
-            keys.join(", ")
-        );
+        eprintln!("scoring through {} ({})", config.endpoint(), config.model);
+        return Ok(Box::new(RemoteScorer::new(config)?));
     }
-    // Nothing parsed: let the preference reader name the first bad line.
-    Ok(Format::Preferences)
+    let options = LoadOptions {
+        device: parse_device(&args.device)?,
+        dtype: parse_dtype(&args.dtype)?,
+        dequantize: !args.keep_quantized,
+        tokenizer: args.tokenizer.clone(),
+        ..LoadOptions::cpu()
+    };
+    let started = Instant::now();
+    let model = LanguageModel::load(&args.model, &options)
+        .with_context(|| format!("loading model {}", args.model.display()))?;
+    eprintln!(
+        "model {} ({:?}, {} layers, vocab {}) loaded in {:.1}s",
+        model.name(),
+        model.config().architecture,
+        model.config().num_layers,
+        model.config().vocab_size,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Box::new(
+        LocalScorer::new(model, args.batch_size).with_workers(args.workers),
+    ))
 }
 
 navab_alloc::global_allocator!();
@@ -226,61 +213,32 @@ fn main() -> Result<()> {
     if methods.is_empty() {
         bail!("no methods given");
     }
-    for (k, m) in methods.iter().enumerate() {
-        // Twice the same method would count each item twice and narrow the intervals.
-        if methods[..k].contains(m) {
-            bail!("--methods lists {m} twice");
-        }
-    }
-    let model_name = args
-        .model
-        .file_stem()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".into());
+    let model_name = match (&args.model_url, &args.model_name) {
+        // A hub-style name (org/model) becomes one path component.
+        (Some(_), Some(name)) => name.replace(['/', '\\', ':'], "_"),
+        _ => args
+            .model
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into()),
+    };
     let out_dir = args
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&model_name));
-
-    // Before any data or model is read: an unwritable --out fails now, not after the run.
-    let probe = out_dir.join(".write-check");
-    std::fs::create_dir_all(&out_dir)
-        .and_then(|()| std::fs::write(&probe, b""))
-        .and_then(|()| std::fs::remove_file(&probe))
-        .with_context(|| format!("--out {} is not writable", out_dir.display()))?;
 
     let mut loaded = load_items(&args, &out_dir)?;
     for skipped in &loaded.skipped {
         eprintln!("skipped {skipped}");
     }
     if let Some(limit) = args.limit {
-        loaded.items.truncate(limit as usize);
+        loaded.items.truncate(limit);
     }
     if loaded.items.is_empty() {
         bail!("no items to evaluate");
     }
 
-    let options = LoadOptions {
-        device: parse_device(&args.device)?,
-        dtype: parse_dtype(&args.dtype)?,
-        dequantize: !args.keep_quantized,
-        tokenizer: args.tokenizer.clone(),
-        ..LoadOptions::cpu()
-    };
-    let started = Instant::now();
-    let model = LanguageModel::load(&args.model, &options)
-        .with_context(|| format!("loading model {}", args.model.display()))?;
-    eprintln!(
-        "model {} ({:?}, {} layers, vocab {}) loaded in {:.1}s",
-        model.name(),
-        model.config().architecture,
-        model.config().num_layers,
-        model.config().vocab_size,
-        started.elapsed().as_secs_f64()
-    );
-    let (batch_size, workers) = (args.batch_size as usize, args.workers as usize);
-    let scorer = LocalScorer::new(model, batch_size).with_workers(workers);
-
+    let scorer = make_scorer(&args)?;
     let bar = ProgressBar::new(loaded.items.len() as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -290,26 +248,28 @@ fn main() -> Result<()> {
         .progress_chars("=> "),
     );
     let eval_options = EvalOptions {
-        items_per_call: batch_size * workers,
+        items_per_call: args.batch_size.max(1) * args.workers.max(1),
         ..EvalOptions::default()
     };
     let started = Instant::now();
-    let run = evaluate(
-        &scorer,
+    // Item results go to progress.jsonl as they finish; rerunning the same command into the
+    // same --out scores only what is missing (a crash loses at most the call in flight).
+    let run = evaluate_resumable(
+        scorer.as_ref(),
         &loaded.items,
         &methods,
         &eval_options,
+        &out_dir.join("progress.jsonl"),
         &mut |done, _| bar.set_position(done as u64),
-    );
+    )?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
 
-    let min_group_size = args.min_group_size as usize;
-    let summary = write_reports(&out_dir, &run, &args.group_by, min_group_size)?;
+    let summary = write_reports(&out_dir, &run, &args.group_by, args.min_group_size)?;
     println!("{}", summary.text_table());
     println!("{}", summary.markdown_table());
     for field in &args.group_by {
-        for report in navab::eval::group_by(&run, field, min_group_size) {
+        for report in navab::eval::group_by(&run, field, args.min_group_size) {
             println!("by {field} ({}):", report.method);
             for (group, rate) in &report.groups {
                 println!("  {group:<24} {:.3}  (n={})", rate.rate, rate.n);

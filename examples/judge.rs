@@ -17,7 +17,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use navab::core::{read_navab_dir, read_triples_jsonl, write_navab_dir, ReadOptions};
+use navab::core::{read_items, write_navab_dir, DataFormat, ReadOptions};
 use navab::eval::judge::{evaluate_aj, AjOptions, AjSummary};
 use navab::llm::cache::CachedChatModel;
 use navab::llm::openai::{OpenAiChatModel, OpenAiConfig};
@@ -25,9 +25,13 @@ use navab::llm::ChatModel;
 use navab::lm::{GenerateOptions, LanguageModel, LoadOptions, LocalChatModel};
 
 #[derive(Parser)]
-#[command(about = "Answer-judgment (AJ) evaluation of a model on NaVAB triples, with an LLM judge")]
+#[command(
+    about = "Answer-judgment (AJ) evaluation of a model on NaVAB triples or preference data, with an LLM judge"
+)]
 struct Args {
-    /// NaVAB dataset directory, or JSONL of triples.
+    /// NaVAB dataset directory or *_statement_result.json, JSONL of triples, preference JSONL
+    /// (MVPBench-style: prompt/question, chosen, rejected) or a LLaMA-Factory DPO JSON array,
+    /// read as `evaluate` reads them.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Use the built-in demo triples instead of --data.
@@ -82,22 +86,19 @@ fn main() -> Result<()> {
     navab_alloc::keep_freed_memory();
     let args = Args::parse();
     std::fs::create_dir_all(&args.out)?;
-    let mut triples = if args.demo {
+    let mut items = if args.demo {
         let dir = args.out.join("demo-data");
         write_navab_dir(&dir, &navab::demo::demo_triples())?;
-        read_navab_dir(&dir, &ReadOptions::default())?.items
+        read_items(&dir, DataFormat::Navab, &ReadOptions::default())?.items
     } else {
         let path = args.data.clone().context("--data or --demo is required")?;
-        if path.is_dir() {
-            read_navab_dir(&path, &ReadOptions::default())?.items
-        } else {
-            read_triples_jsonl(&path, &ReadOptions::default())?.items
-        }
+        read_items(&path, DataFormat::Auto, &ReadOptions::default())
+            .with_context(|| format!("reading {}", path.display()))?
+            .items
     };
     if let Some(limit) = args.limit {
-        triples.truncate(limit);
+        items.truncate(limit);
     }
-    let items: Vec<_> = triples.iter().map(|t| t.to_preference()).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

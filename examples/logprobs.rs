@@ -3,13 +3,15 @@
 //! Used with scripts/reference/compare_logprobs.py to check against HF transformers.
 //!
 //!     cargo run --release --example logprobs -- --model DIR_OR_GGUF --text "Hello there" > ours.jsonl
+//!     cargo run --release --example logprobs -- --model DIR_OR_GGUF --adapter runs/x/adapter --texts t.jsonl
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 
+use navab::core::{CorpusReader, ReadOptions};
 use navab::lm::{parse_device, parse_dtype, LanguageModel, LoadOptions};
 
 #[derive(Debug, Parser)]
@@ -35,6 +37,10 @@ struct Args {
     /// Score all texts as one padded batch instead of one at a time.
     #[arg(long)]
     batched: bool,
+    /// A LoRA adapter folder (PEFT layout, e.g. the align example's adapter/) merged into the
+    /// model first.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
 }
 
 navab_alloc::global_allocator!();
@@ -44,19 +50,8 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let mut texts = args.text.clone();
     if let Some(path) = &args.texts {
-        let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line?;
-            if !line.trim().is_empty() {
-                let v: serde_json::Value = serde_json::from_str(&line)?;
-                texts.push(
-                    v["text"]
-                        .as_str()
-                        .context("each line needs a \"text\"")?
-                        .to_string(),
-                );
-            }
-        }
+        let loaded = CorpusReader::new("text").read(path, &ReadOptions::strict())?;
+        texts.extend(loaded.items.into_iter().map(|d| d.text));
     }
     let options = LoadOptions {
         device: parse_device(&args.device)?,
@@ -64,7 +59,13 @@ fn main() -> Result<()> {
         tokenizer: args.tokenizer.clone(),
         ..LoadOptions::cpu()
     };
-    let model = LanguageModel::load(&args.model, &options)?;
+    let mut model = LanguageModel::load(&args.model, &options)?;
+    if let Some(dir) = &args.adapter {
+        let trainable = navab::train::TrainableModel::new(&model)?;
+        let adapters = navab::train::load_peft(&trainable, dir)?;
+        let name = format!("{}+{}", model.name(), dir.display());
+        model = navab::train::merge_into(&model, &trainable, &adapters, name)?;
+    }
     let ids: Vec<Vec<u32>> = texts
         .iter()
         .map(|t| model.tokenizer().encode(t, true).map(|e| e.ids))

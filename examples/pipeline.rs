@@ -20,7 +20,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use navab::embed::{CachedEmbedder, EmbedOptions, SentenceEmbedder};
+use navab::embed::{CachedEmbedder, EmbedOptions, Embedder, RemoteEmbedder, SentenceEmbedder};
 use navab::llm::cache::CachedChatModel;
 use navab::llm::openai::{OpenAiChatModel, OpenAiConfig};
 use navab::llm::ChatModel;
@@ -60,6 +60,13 @@ struct Args {
     /// sentence-transformers directory for embeddings.
     #[arg(long, default_value = "models/all-MiniLM-L6-v2")]
     embedder: PathBuf,
+    /// Embed through an OpenAI-compatible `/v1/embeddings` server instead (vLLM,
+    /// text-embeddings-inference, Ollama), e.g. http://127.0.0.1:8080/v1.
+    #[arg(long)]
+    embed_url: Option<String>,
+    /// The model name the embeddings server knows (with --embed-url).
+    #[arg(long, default_value = "default")]
+    embed_model: String,
     /// HDBSCAN min_cluster_size (authors' code 50, paper 200; use ~10 for 100 documents).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(2..))]
     min_cluster_size: u64,
@@ -156,19 +163,31 @@ fn main() -> Result<()> {
     // Settings, corpus and --out are checked before any model loads (seconds each).
     config.check()?;
 
-    let embedder = SentenceEmbedder::load(
-        &args.embedder,
-        EmbedOptions {
-            char_limit: Some(3000),
-            ..EmbedOptions::default()
-        },
-    )
-    .with_context(|| {
-        format!(
-            "loading {} (run scripts/fetch-models.sh)",
-            args.embedder.display()
-        )
-    })?;
+    let embedder: Box<dyn Embedder> = match &args.embed_url {
+        Some(url) => {
+            let mut oa = OpenAiConfig::new(url.clone(), args.embed_model.clone());
+            if let Some(var) = &args.api_key_env {
+                oa = oa.with_api_key_env(var.clone());
+            }
+            eprintln!("embeddings: {url} ({})", args.embed_model);
+            Box::new(RemoteEmbedder::new(oa, 64)?)
+        }
+        None => Box::new(
+            SentenceEmbedder::load(
+                &args.embedder,
+                EmbedOptions {
+                    char_limit: Some(3000),
+                    ..EmbedOptions::default()
+                },
+            )
+            .with_context(|| {
+                format!(
+                    "loading {} (run scripts/fetch-models.sh)",
+                    args.embedder.display()
+                )
+            })?,
+        ),
+    };
     let embedder = CachedEmbedder::open(embedder, args.out.join("embeddings.cache"))?;
 
     let report = match &args.llm_url {
@@ -238,7 +257,7 @@ fn main() -> Result<()> {
 fn run<X: Executor>(
     config: &PipelineConfig,
     llm: &CachedChatModel<Box<dyn ChatModel>>,
-    embedder: &CachedEmbedder<SentenceEmbedder>,
+    embedder: &CachedEmbedder<Box<dyn Embedder>>,
     exec: &X,
     retries: &dyn Fn() -> u64,
 ) -> Result<RunReport> {

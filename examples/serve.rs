@@ -59,6 +59,10 @@ struct Args {
     /// f32, f16 or bf16.
     #[arg(long, default_value = "f32")]
     dtype: String,
+    /// Also serve `/v1/embeddings` with this sentence-transformers directory (e.g.
+    /// models/all-MiniLM-L6-v2); clients name it by the directory's name.
+    #[arg(long)]
+    embedder: Option<PathBuf>,
 }
 
 navab_alloc::global_allocator!();
@@ -113,12 +117,22 @@ async fn serve() -> Result<()> {
             .with_context(|| format!("--token-env {var}: the variable is not set"))?;
         config = config.with_bearer_token(token);
     }
-    let backends = Backends::new()
+    let mut backends = Backends::new()
         .with_chat(LocalChatModel::new(
             model.clone(),
             GenerateOptions::default(),
         ))
         .with_scorer(LocalScorer::new(model, args.batch_size));
+    if let Some(dir) = &args.embedder {
+        let embedder = navab::embed::SentenceEmbedder::load(dir, Default::default())
+            .with_context(|| format!("loading the embedder {}", dir.display()))?;
+        let name = dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        tracing::info!(embedder = %name, "serving /v1/embeddings");
+        backends = backends.with_embedder(name, embedder);
+    }
     let server = Server::bind(&config, backends).await?;
     tracing::info!(
         model = %model_id,

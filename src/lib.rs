@@ -14,6 +14,7 @@
 //! - [`server`] (`navab-server`): an OpenAI-compatible server over local models.
 //! - [`pipeline`] (`navab-pipeline`): the resumable pipeline from a news corpus to a dataset.
 //! - [`kernels`] (`navab-kernels`): the fused CPU kernels shared by the decoder and the encoder.
+//! - [`train`] (`navab-train`): DPO with LoRA adapters, PEFT-compatible adapter folders.
 //!
 //! [`demo::demo_triples`] is a small dataset written for this project, used by the README's
 //! first command.
@@ -30,4 +31,5 @@ pub use navab_lm as lm;
 pub use navab_pipeline as pipeline;
 pub use navab_server as server;
 pub use navab_topics as topics;
+pub use navab_train as train;
 pub use navab_triples as triples;

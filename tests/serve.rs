@@ -209,3 +209,34 @@ fn token_id_prompts_score_like_their_text() {
         Err(navab::eval::Error::InvalidInput(_))
     ));
 }
+
+/// What `evaluate --model-url` does against `serve`: the same items, methods and report
+/// table as the in-process run (the demo set, 30 items over five nations).
+#[test]
+fn remote_evaluation_gives_the_same_table_as_local() {
+    use navab::eval::{evaluate, EvalOptions, Method, Summary};
+    let server = start_server();
+    let items: Vec<_> = navab::demo::demo_triples()
+        .iter()
+        .map(|t| t.to_preference())
+        .collect();
+    let methods: Vec<Method> = ["paper", "ab-swap", "acc-norm"]
+        .iter()
+        .map(|m| m.parse().unwrap())
+        .collect();
+    let options = EvalOptions::default();
+    let local = LocalScorer::new((*smollm2()).clone(), 8);
+    let remote =
+        RemoteScorer::new(RemoteScorerConfig::new(&server.url, MODEL_ID).with_batching(8, 2))
+            .unwrap();
+    let local_run = evaluate(&local, &items, &methods, &options, &mut |_, _| {});
+    let remote_run = evaluate(&remote, &items, &methods, &options, &mut |_, _| {});
+    assert!(local_run.failures.is_empty() && remote_run.failures.is_empty());
+    assert_eq!(local_run.records.len(), remote_run.records.len());
+    let (local, remote) = (
+        Summary::from_run(&local_run),
+        Summary::from_run(&remote_run),
+    );
+    assert_eq!(local.markdown_table(), remote.markdown_table());
+    assert_eq!(local.text_table(), remote.text_table());
+}

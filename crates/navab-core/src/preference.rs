@@ -222,6 +222,46 @@ pub fn read_preferences_jsonl(
     })
 }
 
+/// Reads preference items from a JSON array, mapped by `fields`: the LLaMA-Factory DPO file
+/// that `navab_triples::write_llama_factory` writes (`[{"instruction", "input", "chosen",
+/// "rejected"}, ...]`), or any array of MVPBench-style objects. An item without an id gets
+/// `line-<n>`, n being its 1-based position in the array, as JSONL lines do.
+///
+/// # Errors
+/// [`crate::Error::Io`] if the file cannot be read; [`crate::Error::Record`] when the file is
+/// not a JSON array, and in strict mode for the first bad element (with its index and field).
+pub fn read_preferences_json(
+    path: impl AsRef<Path>,
+    options: &ReadOptions,
+    fields: &PreferenceFields,
+) -> Result<Loaded<PreferenceItem>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(crate::error::io_error(path))?;
+    let records = match serde_json::from_slice::<Value>(crate::read::strip_bom(&bytes)) {
+        Ok(Value::Array(records)) => records,
+        Ok(other) => {
+            let fault = Fault::record(format!(
+                "expected a JSON array, found {}",
+                json_kind(&other)
+            ));
+            return Err(fault.at(path, 0, None).into());
+        }
+        Err(e) => {
+            return Err(Fault::record(format!("not valid JSON: {e}"))
+                .at(path, 0, None)
+                .into())
+        }
+    };
+    let mut loaded = Loaded::default();
+    for (index, record) in records.iter().enumerate() {
+        match fields.item_from(record, index + 1) {
+            Ok(item) => loaded.items.push(item),
+            Err(fault) => loaded.reject(options, fault.at(path, index, None))?,
+        }
+    }
+    Ok(loaded)
+}
+
 /// Writes preference items as JSONL, one per line: `{"id", "prompt", "chosen", "rejected",
 /// "metadata": {…}}` (metadata left out when empty, keys sorted), which
 /// [`read_preferences_jsonl`] reads back with the default [`PreferenceFields`]. The same input
@@ -239,6 +279,34 @@ mod tests {
 
     fn read(json: Value) -> std::result::Result<PreferenceItem, Fault> {
         PreferenceFields::default().item_from(&json, 9)
+    }
+
+    #[test]
+    fn a_llama_factory_json_array_reads_with_positions_as_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dpo_train.json");
+        let text = r#"[{"instruction": "Q1?", "input": "", "chosen": "S1", "rejected": "RS1"},
+                       {"instruction": "Q2?", "input": "ctx", "chosen": "S2", "rejected": "RS2"},
+                       {"instruction": "Q3?", "chosen": "", "rejected": "RS3"}]"#;
+        std::fs::write(&path, text).unwrap();
+        let fields = PreferenceFields::default();
+        let err = read_preferences_json(&path, &ReadOptions::default(), &fields).unwrap_err();
+        assert!(err.to_string().contains("record 2"), "{err}");
+        let loaded = read_preferences_json(&path, &ReadOptions::lenient(), &fields).unwrap();
+        assert_eq!(loaded.items.len(), 2);
+        assert_eq!(loaded.skipped.len(), 1);
+        let (a, b) = (&loaded.items[0], &loaded.items[1]);
+        assert_eq!(
+            (a.id.as_str(), a.prompt.as_str(), a.chosen.as_str()),
+            ("line-1", "Q1?", "S1")
+        );
+        assert_eq!(
+            (b.id.as_str(), b.prompt.as_str(), b.rejected.as_str()),
+            ("line-2", "Q2?\nctx", "RS2")
+        );
+        std::fs::write(&path, r#"{"instruction": "Q"}"#).unwrap();
+        let err = read_preferences_json(&path, &ReadOptions::default(), &fields).unwrap_err();
+        assert!(err.to_string().contains("expected a JSON array"), "{err}");
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub enum Error {
         /// The accepted range.
         reason: &'static str,
     },
+    /// A remote embeddings endpoint failed (after its retries) or answered something unusable.
+    #[error("remote embeddings: {0}")]
+    Remote(String),
     /// The on-disk cache is unusable (wrong dimension, unreadable header).
     #[error("cache {path}: {reason}")]
     Cache {

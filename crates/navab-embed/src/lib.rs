@@ -8,6 +8,8 @@ mod error;
 mod fast;
 #[cfg(feature = "local")]
 mod model;
+#[cfg(feature = "remote")]
+mod remote;
 
 pub use cache::{CacheStats, CachedEmbedder};
 pub use config::{Family, Pooling, StConfig};
@@ -16,6 +18,8 @@ pub use error::{Error, Result};
 #[cfg_attr(docsrs, doc(cfg(feature = "local")))]
 pub use model::{EmbedOptions, SentenceEmbedder};
 pub use ndarray::Array2;
+#[cfg(feature = "remote")]
+pub use remote::RemoteEmbedder;
 
 /// Turns texts into vectors, one row a text, in input order.
 pub trait Embedder: Send + Sync {

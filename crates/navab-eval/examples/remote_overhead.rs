@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let backends = Backends {
         chat: None,
         scorer: Some(Arc::new(FakePromptScorer::new("fake"))),
+        ..Backends::new()
     };
     let server = runtime.block_on(Server::bind(&config, backends))?;
     let url = format!("http://{}/v1", server.local_addr());

@@ -103,14 +103,38 @@ pub fn evaluate<S: Scorer + ?Sized>(
     options: &EvalOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> EvalRun {
-    // A method listed twice would count every item twice and narrow the intervals.
+    evaluate_with(scorer, items, methods, options, progress, &mut |_, _, _| {
+        Ok(())
+    })
+}
+
+/// `methods` without repeats, first occurrence kept: a method listed twice would count every
+/// item twice and narrow the intervals.
+fn unique_methods(methods: &[Method]) -> Vec<Method> {
     let mut unique: Vec<Method> = Vec::with_capacity(methods.len());
     for m in methods {
         if !unique.contains(m) {
             unique.push(*m);
         }
     }
-    let methods = unique.as_slice();
+    unique
+}
+
+/// What [`evaluate_with`] hands its caller for each item whose scorer call succeeded: the item,
+/// its records and its per-method failures. An error stops the run (the journal cannot be
+/// written), keeping what was done.
+pub(crate) type OnScored<'a> =
+    dyn FnMut(&PreferenceItem, &[ItemRecord], &[ItemFailure]) -> Result<(), String> + 'a;
+
+/// [`evaluate`], calling `on_scored` as each call's items finish (the resumable run's journal).
+pub(crate) fn evaluate_with<S: Scorer + ?Sized>(
+    scorer: &S,
+    items: &[PreferenceItem],
+    methods: &[Method],
+    options: &EvalOptions,
+    progress: &mut dyn FnMut(usize, usize),
+    on_scored: &mut OnScored<'_>,
+) -> EvalRun {
     let mut run = EvalRun {
         scorer: scorer.name(),
         methods: methods.to_vec(),
@@ -118,32 +142,98 @@ pub fn evaluate<S: Scorer + ?Sized>(
         failures: Vec::new(),
         stopped_early: None,
     };
+    let unique = unique_methods(methods);
+    let methods = unique.as_slice();
+    run.methods = unique.clone();
     let mut consecutive_failures = 0;
     let mut done = 0;
-    for chunk in items.chunks(options.items_per_call.max(1)) {
-        let reason = match score_chunk(scorer, chunk, methods, &mut run) {
-            Ok(()) => None,
-            // A request the scorer refuses (longer than the model's context, say) is that
-            // item's fault, not the scorer's: the chunk is scored again item by item, so only
-            // the refused items are recorded, and refusals never stop the run.
-            Err(Refusal::Input(_)) => {
-                for item in chunk {
-                    let one = std::slice::from_ref(item);
-                    if let Err(r) = score_chunk(scorer, one, methods, &mut run) {
-                        run.failures.push(ItemFailure {
-                            item_id: item.id.clone(),
-                            method: None,
-                            reason: r.to_string(),
-                        });
+    let mut queue: std::collections::VecDeque<&[PreferenceItem]> =
+        items.chunks(options.items_per_call.max(1)).collect();
+    while let Some(chunk) = queue.pop_front() {
+        let plans: Vec<Vec<Plan>> = chunk
+            .iter()
+            .map(|item| methods.iter().map(|m| m.plan(item)).collect())
+            .collect();
+        // Deduplicated within the call only: across calls repeats are rare (duplicate items),
+        // and a run-wide cache would hold every prompt of the dataset in memory.
+        let mut index: HashMap<&ScoreRequest, usize> = HashMap::new();
+        let mut pending: Vec<ScoreRequest> = Vec::new();
+        for request in plans.iter().flatten().flat_map(Plan::requests) {
+            index.entry(request).or_insert_with(|| {
+                pending.push(request.clone());
+                pending.len() - 1
+            });
+        }
+        let call = if pending.is_empty() {
+            Ok(Vec::new())
+        } else {
+            scorer.score(&pending)
+        };
+        // A request the scorer refuses (longer than the model's context, say) is that item's
+        // fault, not the scorer's: its chunk is scored again item by item, so only the refused
+        // items are recorded, and refusals never count toward stopping the run.
+        if let Err(Error::InvalidInput(message)) = &call {
+            if chunk.len() > 1 {
+                for k in (0..chunk.len()).rev() {
+                    queue.push_front(&chunk[k..k + 1]);
+                }
+            } else {
+                run.failures.push(ItemFailure {
+                    item_id: chunk[0].id.clone(),
+                    method: None,
+                    reason: format!("invalid input: {message}"),
+                });
+                done += 1;
+                progress(done, items.len());
+            }
+            continue;
+        }
+        let reason = match call {
+            Ok(results) if results.len() == pending.len() => {
+                consecutive_failures = 0;
+                let mut journal_error = None;
+                for (item, item_plans) in chunk.iter().zip(&plans) {
+                    let (records_before, failures_before) = (run.records.len(), run.failures.len());
+                    for plan in item_plans {
+                        let scores: Vec<LogLikelihood> =
+                            plan.requests().map(|r| results[index[r]]).collect();
+                        match plan.outcome(&scores) {
+                            Ok(outcome) => run.records.push(ItemRecord {
+                                item_id: item.id.clone(),
+                                method: plan.method.to_string(),
+                                metadata: item.metadata.clone(),
+                                outcome,
+                            }),
+                            Err(e) => run.failures.push(ItemFailure {
+                                item_id: item.id.clone(),
+                                method: Some(plan.method.to_string()),
+                                reason: e.to_string(),
+                            }),
+                        }
                     }
+                    if journal_error.is_none() {
+                        journal_error = on_scored(
+                            item,
+                            &run.records[records_before..],
+                            &run.failures[failures_before..],
+                        )
+                        .err();
+                    }
+                }
+                if let Some(reason) = journal_error {
+                    run.stopped_early = Some(reason);
+                    progress(items.len(), items.len());
+                    return run;
                 }
                 None
             }
-            Err(Refusal::Call(m)) => Some(m),
+            Ok(results) => Some(format!(
+                "scorer returned {} results for {} requests",
+                results.len(),
+                pending.len()
+            )),
+            Err(e) => Some(e.to_string()),
         };
-        if reason.is_none() {
-            consecutive_failures = 0;
-        }
         done += chunk.len();
         if let Some(reason) = reason {
             consecutive_failures += 1;
@@ -169,81 +259,6 @@ pub fn evaluate<S: Scorer + ?Sized>(
         progress(done, items.len());
     }
     run
-}
-
-/// Why a scorer call for a chunk gave no results.
-enum Refusal {
-    /// The scorer refused a request ([`Error::InvalidInput`]): an item's own fault.
-    Input(String),
-    /// Anything else (the backend failed, or gave a wrong number of results).
-    Call(String),
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refusal::Input(m) | Refusal::Call(m) => f.write_str(m),
-        }
-    }
-}
-
-/// Scores `chunk` in one scorer call and records its items (or their method failures) in
-/// `run`; on a failed call records nothing and says why.
-fn score_chunk<S: Scorer + ?Sized>(
-    scorer: &S,
-    chunk: &[PreferenceItem],
-    methods: &[Method],
-    run: &mut EvalRun,
-) -> std::result::Result<(), Refusal> {
-    let plans: Vec<Vec<Plan>> = chunk
-        .iter()
-        .map(|item| methods.iter().map(|m| m.plan(item)).collect())
-        .collect();
-    // Deduplicated within the call only: across calls repeats are rare (duplicate items),
-    // and a run-wide cache would hold every prompt of the dataset in memory.
-    let mut index: HashMap<&ScoreRequest, usize> = HashMap::new();
-    let mut pending: Vec<ScoreRequest> = Vec::new();
-    for request in plans.iter().flatten().flat_map(Plan::requests) {
-        index.entry(request).or_insert_with(|| {
-            pending.push(request.clone());
-            pending.len() - 1
-        });
-    }
-    let results = if pending.is_empty() {
-        Vec::new()
-    } else {
-        match scorer.score(&pending) {
-            Ok(results) => results,
-            Err(e @ Error::InvalidInput(_)) => return Err(Refusal::Input(e.to_string())),
-            Err(e) => return Err(Refusal::Call(e.to_string())),
-        }
-    };
-    if results.len() != pending.len() {
-        return Err(Refusal::Call(format!(
-            "scorer returned {} results for {} requests",
-            results.len(),
-            pending.len()
-        )));
-    }
-    for (item, item_plans) in chunk.iter().zip(&plans) {
-        for plan in item_plans {
-            let scores: Vec<LogLikelihood> = plan.requests().map(|r| results[index[r]]).collect();
-            match plan.outcome(&scores) {
-                Ok(outcome) => run.records.push(ItemRecord {
-                    item_id: item.id.clone(),
-                    method: plan.method.to_string(),
-                    metadata: item.metadata.clone(),
-                    outcome,
-                }),
-                Err(e) => run.failures.push(ItemFailure {
-                    item_id: item.id.clone(),
-                    method: Some(plan.method.to_string()),
-                    reason: e.to_string(),
-                }),
-            }
-        }
-    }
-    Ok(())
 }
 
 /// [`evaluate`] on NaVAB triples: each goes through [`Triple::to_preference`], so the records

@@ -46,6 +46,8 @@
 //! - `cuda`: GPU scoring.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod before_after;
+pub mod compare;
 mod error;
 mod evaluate;
 #[cfg(feature = "judge")]
@@ -58,9 +60,11 @@ pub mod prompt;
 #[cfg(feature = "remote")]
 mod remote;
 mod report;
+mod resume;
 mod scorer;
 pub mod testing;
 
+pub use before_after::{compare_runs, Comparison, ComparisonRow};
 pub use error::{Error, Result};
 pub use evaluate::{evaluate, evaluate_triples, EvalOptions, EvalRun, ItemFailure, ItemRecord};
 #[cfg(feature = "local")]
@@ -78,4 +82,5 @@ pub use report::{
     group_by, table2_markdown, wilson_interval, write_reports, GroupReport, Rate, Spread, Summary,
     SummaryRow, ALL, MISSING,
 };
+pub use resume::evaluate_resumable;
 pub use scorer::{LogLikelihood, ScoreRequest, Scorer};

@@ -390,7 +390,7 @@ fn rate_with_n(rate: &Option<Rate>) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
-fn sorted_nations(summaries: &[Summary]) -> Vec<String> {
+pub(crate) fn sorted_nations(summaries: &[Summary]) -> Vec<String> {
     let mut nations: Vec<(usize, String)> = summaries
         .iter()
         .flat_map(|s| &s.rows)
@@ -401,7 +401,7 @@ fn sorted_nations(summaries: &[Summary]) -> Vec<String> {
     nations.into_iter().map(|(_, n)| n).collect()
 }
 
-fn sorted_sets(summaries: &[Summary]) -> Vec<String> {
+pub(crate) fn sorted_sets(summaries: &[Summary]) -> Vec<String> {
     let mut sets: Vec<(usize, String)> = summaries
         .iter()
         .flat_map(|s| &s.rows)
@@ -605,7 +605,7 @@ pub fn group_by(run: &EvalRun, field: &str, min_group_size: usize) -> Vec<GroupR
 
 /// Writes `content` to `path` atomically: into a temporary file beside it, flushed to disk,
 /// then renamed over `path`, so a reader never sees half a file and a crash leaves the old one.
-fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
     navab_core::replace_file(path, content).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,

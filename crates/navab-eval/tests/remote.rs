@@ -38,6 +38,7 @@ fn start(scorer: Arc<FakePromptScorer>, token: Option<&str>) -> Running {
     let backends = Backends {
         chat: None,
         scorer: Some(scorer),
+        ..Backends::new()
     };
     let server = runtime.block_on(Server::bind(&config, backends)).unwrap();
     let addr = server.local_addr();

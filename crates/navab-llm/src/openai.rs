@@ -79,6 +79,9 @@ use async_openai::types::chat::{
     CreateChatCompletionRequest, CreateChatCompletionResponse, FinishReason as OaFinishReason,
     StopConfiguration,
 };
+use async_openai::types::embeddings::{
+    CreateEmbeddingRequest, CreateEmbeddingResponse, EmbeddingInput, EncodingFormat,
+};
 use tokio::sync::Semaphore;
 
 use crate::chat::{BoxFuture, ChatModel, ChatRequest, ChatResponse, FinishReason, Role, Usage};
@@ -376,22 +379,60 @@ impl OpenAiChatModel {
             return Err(e);
         }
         let body = self.to_openai(request);
+        let endpoint = self.endpoint.clone();
+        self.with_retries(&endpoint, || async {
+            match self.client.chat().create(body.clone()).await {
+                Ok(response) => self.convert(response),
+                Err(e) => Err(classify(e)),
+            }
+        })
+        .await
+    }
+
+    /// `POST {base_url}/embeddings` with the configured model: one vector per input, in input
+    /// order, under the same concurrency bound, retries, timeout and key handling as chat
+    /// calls (what `/v1/embeddings` of vLLM, text-embeddings-inference and Ollama serve).
+    /// Counted in [`OpenAiChatModel::stats`] as calls like any other.
+    pub async fn embeddings(&self, inputs: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        let body = CreateEmbeddingRequest {
+            model: self.config.model.clone(),
+            input: EmbeddingInput::StringArray(inputs.iter().map(|s| s.to_string()).collect()),
+            encoding_format: Some(EncodingFormat::Float),
+            ..Default::default()
+        };
+        let endpoint = format!(
+            "{}/embeddings",
+            self.config.base_url.trim().trim_end_matches('/')
+        );
+        self.with_retries(&endpoint, || async {
+            match self.client.embeddings().create(body.clone()).await {
+                Ok(response) => vectors_in_order(response, inputs.len()),
+                Err(e) => Err(classify(e)),
+            }
+        })
+        .await
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good or runs out of retries. A permit is
+    /// held only while a request is in flight, so a call waiting to retry frees its slot.
+    async fn with_retries<T, F, Fut>(&self, url: &str, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, Failure>>,
+    {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
             let result = {
-                // The semaphore is never closed, so acquiring cannot fail; the permit is held
-                // only while the request is in flight.
+                // The semaphore is never closed, so acquiring cannot fail.
                 let _permit = self.permits.acquire().await;
                 self.counters.requests.fetch_add(1, Ordering::Relaxed);
-                self.client.chat().create(body.clone()).await
+                attempt().await
             };
             let failure = match result {
-                Ok(response) => match self.convert(response) {
-                    Ok(reply) => return Ok(reply),
-                    Err(failure) => failure,
-                },
-                Err(e) => classify(e),
+                Ok(value) => return Ok(value),
+                Err(failure) => failure,
             };
             if failure.transient && attempts <= self.config.max_retries {
                 self.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -409,7 +450,7 @@ impl OpenAiChatModel {
             }
             self.counters.failures.fetch_add(1, Ordering::Relaxed);
             return Err(Error::Http {
-                url: self.endpoint.clone(),
+                url: url.to_string(),
                 status: failure.status,
                 attempts,
                 message: self.redact(failure.message),
@@ -574,6 +615,35 @@ impl ChatModel for OpenAiChatModel {
     fn check_ready(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(self.check())
     }
+}
+
+/// The vectors of an embeddings response, put in input order by their `index`; a response
+/// that does not hold exactly one vector per input is treated like a broken body (retried).
+fn vectors_in_order(
+    response: CreateEmbeddingResponse,
+    expected: usize,
+) -> std::result::Result<Vec<Vec<f32>>, Failure> {
+    let mut out: Vec<Option<Vec<f32>>> = vec![None; expected];
+    for item in response.data {
+        match out.get_mut(item.index as usize) {
+            Some(slot @ None) => *slot = Some(item.embedding),
+            _ => {
+                return Err(Failure::transient(
+                    None,
+                    format!(
+                        "the embeddings response has a bad or repeated index {}",
+                        item.index
+                    ),
+                ))
+            }
+        }
+    }
+    out.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| {
+        Failure::transient(
+            None,
+            format!("the embeddings response lacks vectors for some of the {expected} inputs"),
+        )
+    })
 }
 
 /// What one failed attempt tells the retry loop.

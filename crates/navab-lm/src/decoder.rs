@@ -6,9 +6,11 @@
 
 use candle_core::{DType, Device, Tensor, D};
 
-use crate::config::{DecoderConfig, RopeLayout};
-use crate::weights::{Embedding, Linear, WeightSource};
+use crate::config::{Activation, DecoderConfig, RopeLayout};
+use crate::weights::{Embedding, FusedSplit, Linear, WeightSource};
 use crate::{Error, Result};
+
+mod named;
 
 #[derive(Debug, Clone)]
 struct Attention {
@@ -28,6 +30,10 @@ struct Block {
     gate: Linear,
     up: Linear,
     down: Linear,
+    /// Gemma's norm on the attention output (HF `post_attention_layernorm` there).
+    attention_output_norm: Option<Tensor>,
+    /// Gemma's norm on the MLP output (`post_feedforward_layernorm`).
+    mlp_output_norm: Option<Tensor>,
 }
 
 /// A loaded decoder: embeddings, blocks, final norm and output projection.
@@ -41,6 +47,8 @@ pub struct Decoder {
     dtype: DType,
     device: Device,
     inv_freq: Vec<f32>,
+    /// RoPE frequencies of the sliding-window layers when they differ (Gemma 3).
+    local_inv_freq: Option<Vec<f32>>,
 }
 
 impl Decoder {
@@ -53,6 +61,14 @@ impl Decoder {
         let c = &config;
         let q_out = c.num_heads * c.head_dim;
         let kv_out = c.num_kv_heads * c.head_dim;
+        let mut split = FusedSplit::new(source, q_out, kv_out, c.intermediate_size, dtype);
+        let source: &mut dyn WeightSource = &mut split;
+        // HF's MLP input norm is `post_attention_layernorm`, except in Gemma's sandwich layout.
+        let mlp_norm = if c.sandwich_norms {
+            "pre_feedforward_layernorm"
+        } else {
+            "post_attention_layernorm"
+        };
         let embedding =
             source.embedding("model.embed_tokens.weight", c.vocab_size, c.hidden_size)?;
         let mut blocks = Vec::with_capacity(c.num_layers);
@@ -97,10 +113,8 @@ impl Decoder {
                     q_norm,
                     k_norm,
                 },
-                post_attention_norm: source.dense(
-                    &format!("{p}.post_attention_layernorm.weight"),
-                    &[c.hidden_size],
-                )?,
+                post_attention_norm: source
+                    .dense(&format!("{p}.{mlp_norm}.weight"), &[c.hidden_size])?,
                 gate: source.linear(
                     &format!("{p}.mlp.gate_proj"),
                     c.intermediate_size,
@@ -119,9 +133,22 @@ impl Decoder {
                     c.intermediate_size,
                     false,
                 )?,
+                attention_output_norm: None,
+                mlp_output_norm: None,
             });
+            if c.sandwich_norms {
+                let block = blocks.last_mut().expect("just pushed");
+                let norm = |source: &mut dyn WeightSource, name: &str| {
+                    source.dense(&format!("{p}.{name}.weight"), &[c.hidden_size])
+                };
+                block.attention_output_norm = Some(norm(source, "post_attention_layernorm")?);
+                block.mlp_output_norm = Some(norm(source, "post_feedforward_layernorm")?);
+            }
         }
-        let final_norm = source.dense("model.norm.weight", &[c.hidden_size])?;
+        let mut final_norm = source.dense("model.norm.weight", &[c.hidden_size])?;
+        if c.norm_weight_offset != 0.0 {
+            shift_norms(&mut blocks, &mut final_norm, c.norm_weight_offset)?;
+        }
         // Some checkpoints tie in practice but still ship `lm_head.weight`; use it when present.
         let lm_head = if source.contains("lm_head.weight") {
             source.linear("lm_head", c.vocab_size, c.hidden_size, false)?
@@ -131,6 +158,7 @@ impl Decoder {
             return Err(source.missing("lm_head.weight"));
         };
         let inv_freq = config.rope_inverse_frequencies();
+        let local_inv_freq = config.local_rope_inverse_frequencies();
         Ok(Self {
             config,
             embedding,
@@ -140,6 +168,7 @@ impl Decoder {
             dtype,
             device: device.clone(),
             inv_freq,
+            local_inv_freq,
         })
     }
 
@@ -162,17 +191,18 @@ impl Decoder {
     /// with row `b` starting at `offsets[b]`.
     fn rope_tables(
         &self,
+        inv_freq: &[f32],
         offsets: &[usize],
         seq_len: usize,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let half = self.inv_freq.len();
+        let half = inv_freq.len();
         let shared = offsets.iter().all(|&o| o == 0);
         let rows: &[usize] = if shared { &[0] } else { offsets };
         let mut cos = Vec::with_capacity(rows.len() * seq_len * half);
         let mut sin = Vec::with_capacity(rows.len() * seq_len * half);
         for &offset in rows {
             for pos in offset..offset + seq_len {
-                for f in &self.inv_freq {
+                for f in inv_freq {
                     // f32 product, as HF computes `position_ids.float() @ inv_freq`.
                     let angle = pos as f32 * f;
                     cos.push(angle.cos());
@@ -194,12 +224,14 @@ impl Decoder {
     /// (`j <= i` and `j < len`), −∞ elsewhere.
     ///
     /// With a prefix cache, the keys are `[prefix (padded to P), own tokens]` and row `b` also
-    /// sees the first `prefix_lengths[b]` prefix keys.
+    /// sees the first `prefix_lengths[b]` prefix keys. With a sliding `window`, a query also
+    /// sees only the keys less than `window` positions before it.
     fn attention_mask(
         &self,
         lengths: &[usize],
         seq_len: usize,
         prefix: Option<(&[usize], usize)>,
+        window: Option<usize>,
     ) -> candle_core::Result<Tensor> {
         let (prefix_lengths, padded_prefix) = prefix.unwrap_or((&[], 0));
         let keys = padded_prefix + seq_len;
@@ -209,12 +241,14 @@ impl Decoder {
             for i in 0..seq_len {
                 let row = &mut mask[(b * seq_len + i) * keys..(b * seq_len + i + 1) * keys];
                 for (j, m) in row.iter_mut().enumerate() {
-                    let visible = if j < padded_prefix {
-                        j < visible_prefix
+                    let (visible, key_pos) = if j < padded_prefix {
+                        (j < visible_prefix, j)
                     } else {
                         let own = j - padded_prefix;
-                        own <= i && own < len
+                        (own <= i && own < len, visible_prefix + own)
                     };
+                    let visible =
+                        visible && window.is_none_or(|w| visible_prefix + i - key_pos < w);
                     if !visible {
                         *m = f32::NEG_INFINITY;
                     }
@@ -284,14 +318,11 @@ impl Decoder {
             Some((cache, rows)) => rows.iter().map(|&g| cache.lengths[g]).collect(),
             None => vec![0; batch],
         };
-        if let Some(window) = self.config.sliding_window {
-            if seq_len + offsets.iter().copied().max().unwrap_or(0) > window {
-                return Err(Error::InvalidInput(format!(
-                    "sequence of {seq_len} tokens exceeds the sliding window ({window}), which is not implemented"
-                )));
-            }
-        }
-        let (cos, sin) = self.rope_tables(&offsets, seq_len)?;
+        let (cos, sin) = self.rope_tables(&self.inv_freq, &offsets, seq_len)?;
+        let local_rope = match &self.local_inv_freq {
+            Some(freqs) => Some(self.rope_tables(freqs, &offsets, seq_len)?),
+            None => None,
+        };
         let prefix_rows = match prefix {
             Some((cache, rows)) => {
                 let visible: Vec<usize> = rows.iter().map(|&g| cache.lengths[g]).collect();
@@ -304,14 +335,22 @@ impl Decoder {
             }
             None => None,
         };
-        let mask = self.attention_mask(
-            lengths,
-            seq_len,
-            prefix_rows
-                .as_ref()
-                .map(|(visible, _, cache)| (visible.as_slice(), cache.padded_len)),
-        )?;
+        let prefix_mask = prefix_rows
+            .as_ref()
+            .map(|(visible, _, cache)| (visible.as_slice(), cache.padded_len));
+        let mask = self.attention_mask(lengths, seq_len, prefix_mask, None)?;
+        // Only built when some layer slides and the window is shorter than the sequence.
+        let longest = seq_len + offsets.iter().copied().max().unwrap_or(0);
+        let window_mask = match self.config.sliding_window {
+            Some(w) if w < longest => {
+                Some(self.attention_mask(lengths, seq_len, prefix_mask, Some(w))?)
+            }
+            _ => None,
+        };
         let mut x = self.embedding.forward(ids, self.dtype)?;
+        if let Some(scale) = self.config.embedding_scale {
+            x = (x * f64::from(scale))?;
+        }
         let eps = self.config.rms_norm_eps as f32;
         for (layer, block) in self.blocks.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &block.input_norm, eps)?;
@@ -322,21 +361,41 @@ impl Decoder {
                 }
                 None => None,
             };
-            let (h, kv) = self.attention(&block.attention, &h, &cos, &sin, &mask, past)?;
+            let sliding = self.config.layer_window(layer).is_some();
+            let (cos, sin) = match &local_rope {
+                Some((cos, sin)) if sliding => (cos, sin),
+                _ => (&cos, &sin),
+            };
+            let mask = match &window_mask {
+                Some(m) if sliding => m,
+                _ => &mask,
+            };
+            let (h, kv) = self.attention(&block.attention, &h, cos, sin, mask, past)?;
             if let Some(cache) = record.as_deref_mut() {
                 cache.keys_values.push(kv);
             }
+            let h = match &block.attention_output_norm {
+                Some(w) => candle_nn::ops::rms_norm(&h, w, eps)?,
+                None => h,
+            };
             x = (x + h)?;
             let h = candle_nn::ops::rms_norm(&x, &block.post_attention_norm, eps)?;
             let gate = block.gate.forward(&h)?;
             let up = block.up.forward(&h)?;
-            let gated = if self.fused_cpu(&gate) {
-                gate.inplace_op2(&up, &crate::kernels::SiluMul)?;
-                gate
-            } else {
-                (candle_nn::ops::silu(&gate)? * up)?
+            let gated = match self.config.hidden_act {
+                Activation::GeluTanh => (gate.gelu()? * up)?,
+                Activation::Gelu => (gate.gelu_erf()? * up)?,
+                _ if self.fused_cpu(&gate) => {
+                    gate.inplace_op2(&up, &crate::kernels::SiluMul)?;
+                    gate
+                }
+                _ => (candle_nn::ops::silu(&gate)? * up)?,
             };
             let h = block.down.forward(&gated)?;
+            let h = match &block.mlp_output_norm {
+                Some(w) => candle_nn::ops::rms_norm(&h, w, eps)?,
+                None => h,
+            };
             x = (x + h)?;
         }
         Ok(candle_nn::ops::rms_norm(&x, &self.final_norm, eps)?)
@@ -395,10 +454,13 @@ impl Decoder {
         let group = c.num_heads / c.num_kv_heads;
         let k = repeat_kv(k, group)?.contiguous()?;
         let v = repeat_kv(v, group)?.contiguous()?;
-        let scale = 1.0 / (c.head_dim as f64).sqrt();
+        let scale = c.attention_scale();
         // Scores and softmax in f32 whatever the compute dtype, as HF's eager attention does.
         let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?;
-        let probs = if self.fused_cpu(&scores) {
+        let probs = if let Some(cap) = c.attn_logit_softcap {
+            let capped = (((scores * scale)? / f64::from(cap))?.tanh()? * f64::from(cap))?;
+            candle_nn::ops::softmax_last_dim(&capped.broadcast_add(mask)?)?
+        } else if self.fused_cpu(&scores) {
             // One vectorised in-place pass for scale, mask and softmax (see `kernels`).
             scores.inplace_op2(
                 mask,
@@ -444,7 +506,16 @@ impl Decoder {
 
     /// Full-vocabulary logits (f32) for a few hidden rows `[n, hidden]`: what sampling needs.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        Ok(self.lm_head.forward(hidden)?.to_dtype(DType::F32)?)
+        let logits = self.lm_head.forward(hidden)?.to_dtype(DType::F32)?;
+        self.softcap_logits(logits)
+    }
+
+    /// Gemma 2's `cap * tanh(logits / cap)`; the identity for other models.
+    fn softcap_logits(&self, logits: Tensor) -> Result<Tensor> {
+        Ok(match self.config.final_logit_softcap {
+            Some(cap) => ((logits / f64::from(cap))?.tanh()? * f64::from(cap))?,
+            None => logits,
+        })
     }
 
     /// Log-probabilities of `targets` under the output distribution at the given hidden states.
@@ -470,7 +541,7 @@ impl Decoder {
         while start < n {
             let len = chunk.min(n - start);
             let rows = hidden.narrow(0, start, len)?;
-            let logits = self.lm_head.forward(&rows)?.to_dtype(DType::F32)?;
+            let logits = self.softcap_logits(self.lm_head.forward(&rows)?.to_dtype(DType::F32)?)?;
             let logprobs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
             let idx = Tensor::from_slice(&targets[start..start + len], (len, 1), &self.device)?;
             let picked = logprobs.gather(&idx, 1)?.flatten_all()?.to_vec1::<f32>()?;
@@ -495,6 +566,27 @@ impl PrefixCache {
     pub fn lengths(&self) -> &[usize] {
         &self.lengths
     }
+}
+
+/// Adds `offset` to every RMS-norm weight (Gemma's `1 + w`), in f32 as HF computes it.
+fn shift_norms(blocks: &mut [Block], final_norm: &mut Tensor, offset: f32) -> Result<()> {
+    let shift = |w: &Tensor| -> candle_core::Result<Tensor> {
+        (w.to_dtype(DType::F32)? + f64::from(offset))?.to_dtype(w.dtype())
+    };
+    for block in blocks {
+        let attn = &mut block.attention;
+        for w in [&mut block.input_norm, &mut block.post_attention_norm]
+            .into_iter()
+            .chain(block.attention_output_norm.as_mut())
+            .chain(block.mlp_output_norm.as_mut())
+            .chain(attn.q_norm.as_mut())
+            .chain(attn.k_norm.as_mut())
+        {
+            *w = shift(w)?;
+        }
+    }
+    *final_norm = shift(final_norm)?;
+    Ok(())
 }
 
 fn repeat_kv(x: Tensor, group: usize) -> candle_core::Result<Tensor> {

@@ -121,6 +121,7 @@ impl LanguageModel {
             let mut config = DecoderConfig::from_gguf(&source.content, path)?;
             config.rope_freq_factors =
                 source.optional_vector("rope_freqs.weight", config.head_dim / 2)?;
+            source.sandwich_norms = config.sandwich_norms;
             config.validate(path)?;
             let template = source
                 .content
@@ -197,12 +198,42 @@ impl LanguageModel {
         Ok(model)
     }
 
+    /// This model (tokenizer, chat template, name) over another decoder, e.g. one from
+    /// [`Decoder::with_linear_weights`]; `name` replaces the model's name.
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`] if the tokenizer does not fit the decoder's vocabulary.
+    pub fn with_decoder(&self, decoder: Decoder, name: impl Into<String>) -> Result<Self> {
+        let model = Self {
+            decoder,
+            name: name.into(),
+            ..self.clone()
+        };
+        model.check_tokenizer_fits()?;
+        Ok(model)
+    }
+
     fn check_tokenizer_fits(&self) -> Result<()> {
         let tokenizer_vocab = self.tokenizer.vocab_size();
         let model_vocab = self.decoder.config().vocab_size;
         // Models often pad the embedding beyond the tokenizer (Qwen: 151,936 rows for 151,665
-        // tokens); the reverse means the tokenizer belongs to another model.
-        if tokenizer_vocab > model_vocab {
+        // tokens); the reverse means the tokenizer belongs to another model, unless the extra
+        // ids are special added tokens of a sibling (Gemma 3's text models share a tokenizer
+        // whose `<image_soft_token>` sits one past their 262,144 embeddings).
+        let extra_are_special = self
+            .tokenizer
+            .inner()
+            .get_added_tokens_decoder()
+            .iter()
+            .filter(|(id, _)| **id as usize >= model_vocab)
+            .all(|(_, token)| token.special);
+        let extra_ids = (model_vocab..tokenizer_vocab).all(|id| {
+            self.tokenizer
+                .inner()
+                .get_added_tokens_decoder()
+                .contains_key(&(id as u32))
+        });
+        if tokenizer_vocab > model_vocab && !(extra_are_special && extra_ids) {
             return Err(Error::Tokenizer(format!(
                 "the tokenizer has {tokenizer_vocab} tokens but the model only {model_vocab} embeddings: \
                  this tokenizer does not belong to this model"

@@ -53,6 +53,56 @@ impl Linear {
         out_dims[last] = y.dim(1)?;
         y.reshape(out_dims)
     }
+
+    /// Output rows `start..start + len` as a layer of their own (a part of a fused projection).
+    /// Quantized rows are dequantized to `dtype`: GGUF blocks run along the input dimension, so
+    /// a row range is dense work either way, and it keeps the split in one place.
+    fn rows(&self, start: usize, len: usize, dtype: DType) -> candle_core::Result<Linear> {
+        let (weight, bias) = match self {
+            Linear::Dense { weight, bias } => (weight.clone(), bias),
+            Linear::Quantized { weight, bias } => (dequantize(weight, dtype)?, bias),
+        };
+        Ok(Linear::Dense {
+            weight: weight.narrow(0, start, len)?.contiguous()?,
+            bias: match bias {
+                Some(b) => Some(b.narrow(0, start, len)?.contiguous()?),
+                None => None,
+            },
+        })
+    }
+
+    /// The weight `[out, in]` as a dense tensor in `dtype` (shared, not copied, when dense).
+    pub(crate) fn dense_weight(&self, dtype: DType) -> candle_core::Result<Tensor> {
+        match self {
+            Linear::Dense { weight, .. } => weight.to_dtype(dtype),
+            Linear::Quantized { weight, .. } => dequantize(weight, dtype),
+        }
+    }
+
+    /// The weight's shape `[out, in]`.
+    pub(crate) fn weight_dims(&self) -> Vec<usize> {
+        match self {
+            Linear::Dense { weight, .. } => weight.dims().to_vec(),
+            Linear::Quantized { weight, .. } => match weight {
+                QMatMul::QTensor(t) => t.shape().dims().to_vec(),
+                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims().to_vec(),
+            },
+        }
+    }
+
+    /// The bias, if any.
+    pub(crate) fn bias(&self) -> Option<&Tensor> {
+        match self {
+            Linear::Dense { bias, .. } | Linear::Quantized { bias, .. } => bias.as_ref(),
+        }
+    }
+}
+
+fn dequantize(q: &QMatMul, dtype: DType) -> candle_core::Result<Tensor> {
+    match q {
+        QMatMul::QTensor(t) => t.dequantize(&t.device())?.to_dtype(dtype),
+        QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.to_dtype(dtype),
+    }
 }
 
 /// An embedding table, dense or quantized.
@@ -73,6 +123,14 @@ impl Embedding {
                     .reshape((b, t, hidden))
             }
             Embedding::Quantized(q) => q.embedding(ids)?.to_dtype(dtype),
+        }
+    }
+
+    /// The table `[rows, hidden]` as a dense tensor in `dtype` (shared, not copied, when dense).
+    pub(crate) fn dense_table(&self, dtype: DType) -> candle_core::Result<Tensor> {
+        match self {
+            Embedding::Dense(t) => t.to_dtype(dtype),
+            Embedding::Quantized(q) => dequantize(q, dtype),
         }
     }
 
@@ -227,6 +285,109 @@ impl WeightSource for SafetensorsSource {
     }
 }
 
+/// Splits fused projections (Phi-3's `qkv_proj` and `gate_up_proj`, llama.cpp's `attn_qkv` and
+/// fused `ffn_up`) into the separate layers the decoder asks for, so the decoder stays one code
+/// path. Everything else passes through.
+pub(crate) struct FusedSplit<'a> {
+    inner: &'a mut dyn WeightSource,
+    q_out: usize,
+    kv_out: usize,
+    intermediate: usize,
+    dtype: DType,
+    /// The fused layer last loaded, reused for its other parts.
+    last: Option<(String, Linear)>,
+}
+
+impl<'a> FusedSplit<'a> {
+    pub(crate) fn new(
+        inner: &'a mut dyn WeightSource,
+        q_out: usize,
+        kv_out: usize,
+        intermediate: usize,
+        dtype: DType,
+    ) -> Self {
+        Self {
+            inner,
+            q_out,
+            kv_out,
+            intermediate,
+            dtype,
+            last: None,
+        }
+    }
+
+    /// The fused layer a separate one lives in, with its row range and the fused shape, when
+    /// the file has the fused layer instead of the first separate one. (The first one decides:
+    /// llama.cpp names the fused gate/up `ffn_up`, the name of the separate up projection.)
+    fn fused_part(&self, prefix: &str) -> Option<(String, usize, usize, usize)> {
+        let (base, part) = prefix.rsplit_once('.')?;
+        let (q, kv, i) = (self.q_out, self.kv_out, self.intermediate);
+        let (fused, first, start, len, total) = match part {
+            "q_proj" => ("qkv_proj", "q_proj", 0, q, q + 2 * kv),
+            "k_proj" => ("qkv_proj", "q_proj", q, kv, q + 2 * kv),
+            "v_proj" => ("qkv_proj", "q_proj", q + kv, kv, q + 2 * kv),
+            "gate_proj" => ("gate_up_proj", "gate_proj", 0, i, 2 * i),
+            "up_proj" => ("gate_up_proj", "gate_proj", i, i, 2 * i),
+            _ => return None,
+        };
+        let fused = format!("{base}.{fused}");
+        let is_fused = !self.inner.contains(&format!("{base}.{first}.weight"))
+            && self.inner.contains(&format!("{fused}.weight"));
+        is_fused.then_some((fused, start, len, total))
+    }
+}
+
+impl WeightSource for FusedSplit<'_> {
+    fn path(&self) -> &Path {
+        self.inner.path()
+    }
+    fn contains(&self, hf_name: &str) -> bool {
+        self.inner.contains(hf_name)
+    }
+    fn dense(&mut self, hf_name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.inner.dense(hf_name, shape)
+    }
+    fn linear(&mut self, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
+        let Some((fused, start, len, total)) = self.fused_part(prefix) else {
+            return self.inner.linear(prefix, out, inp, bias);
+        };
+        debug_assert_eq!(len, out);
+        let layer = match self.last.take() {
+            Some((name, layer)) if name == fused => layer,
+            _ => self.inner.linear(&fused, total, inp, bias)?,
+        };
+        let part = layer.rows(start, len, self.dtype)?;
+        self.last = Some((fused, layer));
+        Ok(part)
+    }
+    fn embedding(&mut self, hf_name: &str, rows: usize, hidden: usize) -> Result<Embedding> {
+        self.inner.embedding(hf_name, rows, hidden)
+    }
+}
+
+/// Translates an HF tensor name into llama.cpp's GGUF name. `sandwich_norms`: Gemma's naming,
+/// where HF's `post_attention_layernorm` is the norm on the attention output (llama.cpp
+/// `post_attention_norm`) and the MLP's input norm is `pre_feedforward_layernorm` (`ffn_norm`).
+pub(crate) fn gguf_name_for(hf_name: &str, sandwich_norms: bool) -> String {
+    if sandwich_norms {
+        if let Some(rest) = hf_name.strip_prefix("model.layers.") {
+            if let Some((layer, part)) = rest.split_once('.') {
+                let mapped = [
+                    ("post_attention_layernorm.", "post_attention_norm."),
+                    ("pre_feedforward_layernorm.", "ffn_norm."),
+                    ("post_feedforward_layernorm.", "post_ffw_norm."),
+                ]
+                .iter()
+                .find_map(|(hf, gg)| part.strip_prefix(hf).map(|tail| format!("{gg}{tail}")));
+                if let Some(mapped) = mapped {
+                    return format!("blk.{layer}.{mapped}");
+                }
+            }
+        }
+    }
+    gguf_name(hf_name)
+}
+
 /// Translates an HF tensor name into llama.cpp's GGUF name.
 pub(crate) fn gguf_name(hf_name: &str) -> String {
     match hf_name {
@@ -246,6 +407,8 @@ pub(crate) fn gguf_name(hf_name: &str) -> String {
                 ("self_attn.o_proj.", "attn_output."),
                 ("self_attn.q_norm.", "attn_q_norm."),
                 ("self_attn.k_norm.", "attn_k_norm."),
+                ("self_attn.qkv_proj.", "attn_qkv."),
+                ("mlp.gate_up_proj.", "ffn_up."),
                 ("mlp.gate_proj.", "ffn_gate."),
                 ("mlp.up_proj.", "ffn_up."),
                 ("mlp.down_proj.", "ffn_down."),
@@ -269,6 +432,8 @@ pub(crate) struct GgufSource {
     device: Device,
     dequantize: bool,
     cache: HashMap<String, Arc<QTensor>>,
+    /// Gemma's norm names (see [`gguf_name_for`]); set once the config is known.
+    pub(crate) sandwich_norms: bool,
 }
 
 impl GgufSource {
@@ -307,11 +472,13 @@ impl GgufSource {
             device: device.clone(),
             dequantize,
             cache: HashMap::new(),
+            sandwich_norms: false,
         })
     }
 
     fn qtensor(&mut self, gg: &str, shape: &[usize]) -> Result<Arc<QTensor>> {
         if let Some(t) = self.cache.get(gg) {
+            check_shape(&self.path, gg, t.shape().dims(), shape)?;
             return Ok(t.clone());
         }
         if !self.content.tensor_infos.contains_key(gg) {
@@ -367,15 +534,21 @@ impl WeightSource for GgufSource {
         &self.path
     }
     fn contains(&self, hf_name: &str) -> bool {
-        self.content.tensor_infos.contains_key(&gguf_name(hf_name))
+        self.content
+            .tensor_infos
+            .contains_key(&gguf_name_for(hf_name, self.sandwich_norms))
     }
     fn dense(&mut self, hf_name: &str, shape: &[usize]) -> Result<Tensor> {
-        let gg = gguf_name(hf_name);
+        let gg = gguf_name_for(hf_name, self.sandwich_norms);
         let q = self.qtensor(&gg, shape)?;
         Ok(q.dequantize(&self.device)?.to_dtype(self.dtype)?)
     }
     fn linear(&mut self, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
-        let weight = self.matrix(&gguf_name(&format!("{prefix}.weight")), out, inp)?;
+        let weight = self.matrix(
+            &gguf_name_for(&format!("{prefix}.weight"), self.sandwich_norms),
+            out,
+            inp,
+        )?;
         let bias = if bias {
             Some(self.dense(&format!("{prefix}.bias"), &[out])?)
         } else {
@@ -384,7 +557,7 @@ impl WeightSource for GgufSource {
         Ok(qmatmul_into_linear(weight, bias))
     }
     fn embedding(&mut self, hf_name: &str, rows: usize, hidden: usize) -> Result<Embedding> {
-        let matrix = self.matrix(&gguf_name(hf_name), rows, hidden)?;
+        let matrix = self.matrix(&gguf_name_for(hf_name, self.sandwich_norms), rows, hidden)?;
         Ok(match qmatmul_into_linear(matrix, None) {
             Linear::Dense { weight, .. } => Embedding::Dense(weight),
             Linear::Quantized { weight, .. } => Embedding::Quantized(weight),

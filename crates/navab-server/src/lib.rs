@@ -3,6 +3,7 @@
 
 mod api;
 mod config;
+mod embeddings;
 mod error;
 mod routes;
 mod serve;

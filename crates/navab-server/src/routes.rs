@@ -45,6 +45,8 @@ pub struct Backends {
     pub chat: Option<Arc<dyn ChatModel>>,
     /// Answers `/v1/completions` (prompt scoring, and one greedy token).
     pub scorer: Option<Arc<dyn PromptScorer>>,
+    /// Answers `/v1/embeddings`: the model name clients send, and the model.
+    pub embedder: Option<(String, Arc<dyn navab_embed::Embedder>)>,
 }
 
 impl Backends {
@@ -64,6 +66,16 @@ impl Backends {
         self.scorer = Some(Arc::new(scorer));
         self
     }
+
+    /// Sets the embeddings backend, served as model `name`.
+    pub fn with_embedder(
+        mut self,
+        name: impl Into<String>,
+        embedder: impl navab_embed::Embedder + 'static,
+    ) -> Self {
+        self.embedder = Some((name.into(), Arc::new(embedder)));
+        self
+    }
 }
 
 impl std::fmt::Debug for Backends {
@@ -78,9 +90,9 @@ impl std::fmt::Debug for Backends {
     }
 }
 
-struct AppState {
+pub(crate) struct AppState {
     model_id: String,
-    backends: Backends,
+    pub(crate) backends: Backends,
     /// Backend calls running at once.
     slots: Arc<Semaphore>,
     /// Requests running or waiting for a slot.
@@ -101,7 +113,7 @@ impl Drop for Admission {
 
 impl AppState {
     /// Runs `work` on a blocking thread once a slot is free; 503 at once when the queue is full.
-    async fn run_blocking<T, F>(&self, work: F) -> std::result::Result<T, ApiError>
+    pub(crate) async fn run_blocking<T, F>(&self, work: F) -> std::result::Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
@@ -180,6 +192,7 @@ pub fn router(config: &ServerConfig, backends: Backends) -> Result<Router> {
         .route("/v1/models/{*id}", get(get_model))
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(crate::embeddings::embeddings))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

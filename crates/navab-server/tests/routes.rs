@@ -87,6 +87,7 @@ async fn chat_maps_sampling_and_answers_in_openai_shape() {
     let backends = Backends {
         chat: Some(chat.clone()),
         scorer: None,
+        ..Backends::new()
     };
     let app = router(&ServerConfig::new(MODEL), backends).unwrap();
     let (status, body) = post(&app, "/v1/chat/completions", json!({
@@ -503,6 +504,7 @@ async fn the_queue_lets_requests_wait_for_a_slot() {
     let backends = Backends {
         chat: None,
         scorer: Some(scorer.clone()),
+        ..Backends::new()
     };
     let app = router(&ServerConfig::new(MODEL).with_concurrency(1, 8), backends).unwrap();
     let calls: Vec<_> = (0..4)
