@@ -11,7 +11,8 @@
 //!     --api-key-env OPENAI_API_KEY --out runs/news
 //! ```
 //! Rerun the same command to resume: finished stages are read back, and LLM calls already
-//! answered come from `OUT/llm-cache`.
+//! answered come from `OUT/llm-cache`. A run whose LLM calls failed exits with status 2 (unless
+//! `--allow-failures`); rerunning it retries exactly the failed calls.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,9 +54,9 @@ struct Args {
     /// Nation of documents without a `nation` field (China, US, UK, France, Germany, or any).
     #[arg(long, default_value = "UK")]
     nation: String,
-    /// Use only the first N documents.
-    #[arg(long)]
-    limit: Option<usize>,
+    /// Use only the first N documents (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
     /// sentence-transformers directory for embeddings.
     #[arg(long, default_value = "models/all-MiniLM-L6-v2")]
     embedder: PathBuf,
@@ -67,23 +68,23 @@ struct Args {
     #[arg(long, default_value = "default")]
     embed_model: String,
     /// HDBSCAN min_cluster_size (authors' code 50, paper 200; use ~10 for 100 documents).
-    #[arg(long, default_value_t = 50)]
-    min_cluster_size: usize,
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(2..))]
+    min_cluster_size: u64,
     /// HDBSCAN leaf cluster selection instead of eom (finer topics; good for small corpora).
     #[arg(long)]
     leaf: bool,
     /// File with topics to keep, one label or id a line (the authors' hand-picked list).
     #[arg(long)]
     allow_topics: Option<PathBuf>,
-    /// Send at most N documents to statement extraction (quick runs).
-    #[arg(long)]
-    max_extraction_docs: Option<usize>,
+    /// Send at most N documents to statement extraction (quick runs; at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_extraction_docs: Option<u64>,
     /// Language to write statements in.
     #[arg(long, default_value = "English")]
     statement_language: String,
     /// LLM calls in flight per stage (remote endpoints).
-    #[arg(long, default_value_t = 8)]
-    concurrency: usize,
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    concurrency: u64,
     /// Local model (GGUF file or HF directory) for the LLM steps, when no --llm-url is given.
     #[arg(
         long,
@@ -91,8 +92,8 @@ struct Args {
     )]
     model: PathBuf,
     /// Most new tokens per local generation.
-    #[arg(long, default_value_t = 160)]
-    max_new_tokens: usize,
+    #[arg(long, default_value_t = 160, value_parser = clap::value_parser!(u64).range(1..))]
+    max_new_tokens: u64,
     /// Base URL of an OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1).
     #[arg(long)]
     llm_url: Option<String>,
@@ -102,6 +103,9 @@ struct Args {
     /// Environment variable holding the endpoint's API key (the key is never logged).
     #[arg(long)]
     api_key_env: Option<String>,
+    /// Exit with status 0 even when LLM calls failed (the report still counts them).
+    #[arg(long)]
+    allow_failures: bool,
 }
 
 /// Drives futures on a tokio runtime, for the HTTP backend.
@@ -119,22 +123,28 @@ navab_alloc::global_allocator!();
 fn main() -> Result<()> {
     navab_alloc::keep_freed_memory();
     let args = Args::parse();
+    // Retries and backoffs of the HTTP client, one line each (RUST_LOG overrides).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "navab_llm=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let mut config = PipelineConfig::new(&args.corpus, &args.out);
     config.text_field = args.text_field.clone();
     config.label_field = args.label_field.clone();
     config.default_nation = args.nation.clone();
-    config.limit = args.limit;
-    config.topics.hdbscan.min_cluster_size = args.min_cluster_size;
+    config.limit = args.limit.map(|n| n as usize);
+    let min_cluster_size = args.min_cluster_size as usize;
+    config.topics.hdbscan.min_cluster_size = min_cluster_size;
     if args.leaf {
         config.topics.hdbscan.cluster_selection = navab::topics::hdbscan::ClusterSelection::Leaf;
     }
-    config.instag.min_frequency = config
-        .instag
-        .min_frequency
-        .min(args.min_cluster_size.max(2));
-    config.max_extraction_docs = args.max_extraction_docs;
+    config.instag.min_frequency = config.instag.min_frequency.min(min_cluster_size);
+    config.max_extraction_docs = args.max_extraction_docs.map(|n| n as usize);
     config.statement_language = args.statement_language.clone();
-    config.concurrency = args.concurrency.max(1);
+    config.concurrency = args.concurrency as usize;
     if let Some(path) = &args.allow_topics {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -146,7 +156,12 @@ fn main() -> Result<()> {
                 .collect(),
         );
     }
-    std::fs::create_dir_all(&args.out)?;
+    if args.llm_url.is_none() {
+        // The local model's replies depend on these too; an endpoint's model id says the rest.
+        config.llm_settings = serde_json::json!({ "max_new_tokens": args.max_new_tokens });
+    }
+    // Settings, corpus and --out are checked before any model loads (seconds each).
+    config.check()?;
 
     let embedder: Box<dyn Embedder> = match &args.embed_url {
         Some(url) => {
@@ -186,12 +201,12 @@ fn main() -> Result<()> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            let client = {
+            let client = Arc::new({
                 let _guard = runtime.enter();
                 OpenAiChatModel::new(oa)?
-            };
+            });
             let llm = CachedChatModel::open(
-                Box::new(client) as Box<dyn ChatModel>,
+                Box::new(client.clone()) as Box<dyn ChatModel>,
                 args.out.join("llm-cache"),
             )?;
             eprintln!("LLM steps: {url} ({})", args.llm_model);
@@ -200,6 +215,7 @@ fn main() -> Result<()> {
                 &llm,
                 &embedder,
                 &TokioExecutor(runtime.handle().clone()),
+                &|| client.stats().retries,
             )?
         }
         None => {
@@ -214,7 +230,7 @@ fn main() -> Result<()> {
             let local = LocalChatModel::new(
                 Arc::new(model),
                 GenerateOptions {
-                    max_new_tokens: args.max_new_tokens,
+                    max_new_tokens: args.max_new_tokens as usize,
                     ..GenerateOptions::default()
                 },
             );
@@ -222,11 +238,19 @@ fn main() -> Result<()> {
                 Box::new(local) as Box<dyn ChatModel>,
                 args.out.join("llm-cache"),
             )?;
-            run(&config, &llm, &embedder, &StdExecutor)?
+            run(&config, &llm, &embedder, &StdExecutor, &|| 0)?
         }
     };
     println!("{}", report.markdown());
     println!("run directory: {}", args.out.display());
+    if report.failed_calls > 0 && !args.allow_failures {
+        eprintln!(
+            "error: {} LLM calls failed; the run is incomplete. Rerun the same command to retry \
+             them (answered calls come from the cache), or pass --allow-failures to accept it.",
+            report.failed_calls
+        );
+        std::process::exit(2);
+    }
     Ok(())
 }
 
@@ -235,10 +259,11 @@ fn run<X: Executor>(
     llm: &CachedChatModel<Box<dyn ChatModel>>,
     embedder: &CachedEmbedder<Box<dyn Embedder>>,
     exec: &X,
+    retries: &dyn Fn() -> u64,
 ) -> Result<RunReport> {
     let mut bar: Option<(String, ProgressBar)> = None;
     let style =
-        ProgressStyle::with_template("{prefix:>9} {bar:40} {pos}/{len} {per_sec} eta {eta}")?;
+        ProgressStyle::with_template("{prefix:>9} {bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")?;
     let report = run_pipeline(config, llm, embedder, exec, &mut |stage, done, total| {
         if bar.as_ref().is_none_or(|(s, _)| s != stage) {
             if let Some((_, b)) = bar.take() {
@@ -252,6 +277,10 @@ fn run<X: Executor>(
         if let Some((_, b)) = &bar {
             b.set_length(total as u64);
             b.set_position(done as u64);
+            match retries() {
+                0 => {}
+                n => b.set_message(format!("({n} retries)")),
+            }
         }
     });
     if let Some((_, b)) = bar {

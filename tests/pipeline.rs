@@ -19,85 +19,12 @@ use navab::llm::cache::CachedChatModel;
 use navab::llm::openai::{OpenAiChatModel, OpenAiConfig};
 use navab::llm::{BoxFuture, ChatModel, ChatRequest, ChatResponse};
 use navab::lm::{LanguageModel, LoadOptions};
+use navab::pipeline::testing::RuleBasedChatModel;
 use navab::pipeline::{read_json, run_pipeline, Executor, Manifest, PipelineConfig};
 use navab::server::{Backends, ServerConfig};
 
 fn models() -> PathBuf {
     navab::core::testing::models_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-}
-
-/// Answers each pipeline step by its system prompt, from the text it is given.
-struct RuleBasedModel {
-    calls: Arc<AtomicUsize>,
-}
-
-impl RuleBasedModel {
-    fn reply(request: &ChatRequest) -> String {
-        let system = request
-            .messages
-            .first()
-            .map(|m| m.content.as_str())
-            .unwrap_or("");
-        let user = request
-            .messages
-            .last()
-            .map(|m| m.content.as_str())
-            .unwrap_or("");
-        let after = |label: &str| {
-            user.split_once(label)
-                .map(|(_, t)| t.trim().to_string())
-                .unwrap_or_default()
-        };
-        if system.starts_with("You name clusters") {
-            "topic: News cluster".into()
-        } else if system.starts_with("You tag news") {
-            let tag = if user.contains("econom") {
-                "Economy"
-            } else {
-                "Current affairs"
-            };
-            format!(r#"[{{"tag": "{tag}", "explanation": "the article's theme"}}]"#)
-        } else if system.starts_with("You extract value statements") {
-            let news = after("News:");
-            let first = news
-                .split(". ")
-                .next()
-                .unwrap_or(&news)
-                .trim_end_matches('.')
-                .to_string();
-            format!("The article's main stance.\nStatement: {first}.")
-        } else if system.starts_with("You screen") {
-            "It reports a stance on public policy. ## yes".into()
-        } else if system.starts_with("You attribute") {
-            if user.contains(" said") {
-                "A speaker is quoted. ## A spokesman".into()
-            } else {
-                "## unknown".into()
-            }
-        } else if system.starts_with("You write evaluation items") {
-            let s = after("Statement:");
-            let s = s.trim_end_matches('.');
-            format!("Q: Is it right that {s}? ## S: {s}. ## RS: It is not right that {s}.")
-        } else if system.starts_with("You compare the stances") {
-            "They are about different things. ## unrelated".into()
-        } else {
-            "## no".into()
-        }
-    }
-}
-
-impl ChatModel for RuleBasedModel {
-    fn chat<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-    ) -> BoxFuture<'a, navab::llm::Result<ChatResponse>> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        Box::pin(async move { Ok(ChatResponse::new(Self::reply(request))) })
-    }
-
-    fn model_id(&self) -> Option<&str> {
-        Some("rule-based")
-    }
 }
 
 /// The client side of a crash: the process dies when it is about to make call `after + 1`.
@@ -134,23 +61,21 @@ impl Executor for TokioExecutor {
     }
 }
 
-/// The embedded server, and how many chat calls reached it.
+/// The embedded server, and the model behind it (which counts the calls that reached it).
 struct Running {
     url: String,
-    calls: Arc<AtomicUsize>,
+    model: Arc<RuleBasedChatModel>,
     _server: common::Running,
 }
 
 fn start_server() -> Running {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let backends = Backends::new().with_chat(RuleBasedModel {
-        calls: calls.clone(),
-    });
+    let model = Arc::new(RuleBasedChatModel::new());
+    let backends = Backends::new().with_chat(model.clone());
     let config = ServerConfig::new("rule-based").with_addr("127.0.0.1:0".parse().unwrap());
     let server = common::serve(&config, backends);
     Running {
         url: server.url.clone(),
-        calls,
+        model,
         _server: server,
     }
 }
@@ -217,7 +142,7 @@ fn bbc_to_dataset_with_a_crash_a_resume_and_an_evaluation() {
         let _guard = runtime.enter();
         OpenAiChatModel::new(OpenAiConfig::new(&server.url, "rule-based")).unwrap()
     };
-    let at_server = || server.calls.load(Ordering::SeqCst);
+    let at_server = || server.model.calls();
 
     // 1. A crash in the middle of the LLM stages, after 25 answered calls.
     let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -8,6 +8,7 @@ use navab_core::{PreferenceItem, Triple};
 
 use crate::method::{ItemOutcome, Method, Plan};
 use crate::scorer::{LogLikelihood, ScoreRequest, Scorer};
+use crate::Error;
 
 /// Options of [`evaluate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +89,10 @@ pub struct EvalRun {
 /// `acc-norm` share theirs) are sent once. When a call fails, or returns the wrong number of
 /// results, its items are recorded as failures and the run goes on, so nothing already scored
 /// is lost; after [`EvalOptions::max_consecutive_failures`] failed calls in a row the run stops,
-/// every item not scored is listed as a failure and [`EvalRun::stopped_early`] says why. An
-/// unusable score (NaN) costs only that item under that method.
+/// every item not scored is listed as a failure and [`EvalRun::stopped_early`] says why. A
+/// request the scorer refuses ([`Error::InvalidInput`]: a text over the model's context, say)
+/// costs only its own item, and never counts toward that limit. An unusable score (NaN) costs
+/// only that item under that method. A method listed twice counts once.
 ///
 /// `progress(done, total)` is called after each call, with items; the last call has
 /// `done == total`.
@@ -103,6 +106,18 @@ pub fn evaluate<S: Scorer + ?Sized>(
     evaluate_with(scorer, items, methods, options, progress, &mut |_, _, _| {
         Ok(())
     })
+}
+
+/// `methods` without repeats, first occurrence kept: a method listed twice would count every
+/// item twice and narrow the intervals.
+fn unique_methods(methods: &[Method]) -> Vec<Method> {
+    let mut unique: Vec<Method> = Vec::with_capacity(methods.len());
+    for m in methods {
+        if !unique.contains(m) {
+            unique.push(*m);
+        }
+    }
+    unique
 }
 
 /// What [`evaluate_with`] hands its caller for each item whose scorer call succeeded: the item,
@@ -127,9 +142,14 @@ pub(crate) fn evaluate_with<S: Scorer + ?Sized>(
         failures: Vec::new(),
         stopped_early: None,
     };
+    let unique = unique_methods(methods);
+    let methods = unique.as_slice();
+    run.methods = unique.clone();
     let mut consecutive_failures = 0;
     let mut done = 0;
-    for chunk in items.chunks(options.items_per_call.max(1)) {
+    let mut queue: std::collections::VecDeque<&[PreferenceItem]> =
+        items.chunks(options.items_per_call.max(1)).collect();
+    while let Some(chunk) = queue.pop_front() {
         let plans: Vec<Vec<Plan>> = chunk
             .iter()
             .map(|item| methods.iter().map(|m| m.plan(item)).collect())
@@ -149,6 +169,25 @@ pub(crate) fn evaluate_with<S: Scorer + ?Sized>(
         } else {
             scorer.score(&pending)
         };
+        // A request the scorer refuses (longer than the model's context, say) is that item's
+        // fault, not the scorer's: its chunk is scored again item by item, so only the refused
+        // items are recorded, and refusals never count toward stopping the run.
+        if let Err(Error::InvalidInput(message)) = &call {
+            if chunk.len() > 1 {
+                for k in (0..chunk.len()).rev() {
+                    queue.push_front(&chunk[k..k + 1]);
+                }
+            } else {
+                run.failures.push(ItemFailure {
+                    item_id: chunk[0].id.clone(),
+                    method: None,
+                    reason: format!("invalid input: {message}"),
+                });
+                done += 1;
+                progress(done, items.len());
+            }
+            continue;
+        }
         let reason = match call {
             Ok(results) if results.len() == pending.len() => {
                 consecutive_failures = 0;
@@ -293,6 +332,61 @@ mod tests {
         fn name(&self) -> String {
             "recording".into()
         }
+    }
+
+    /// Refuses any request whose text holds "LONG", as a local scorer refuses a text over
+    /// the model's context; scores the rest like the oracle.
+    struct Refusing;
+
+    impl Scorer for Refusing {
+        fn score(&self, requests: &[ScoreRequest]) -> Result<Vec<LogLikelihood>> {
+            if let Some(i) = requests.iter().position(|r| r.context.contains("LONG")) {
+                return Err(Error::InvalidInput(format!(
+                    "request {i}: over the context"
+                )));
+            }
+            Ok(requests.iter().map(oracle_score).collect())
+        }
+        fn name(&self) -> String {
+            "refusing".into()
+        }
+    }
+
+    #[test]
+    fn an_item_the_scorer_refuses_costs_only_itself_and_never_stops_the_run() {
+        let mut all = items(12);
+        // Three refused items in a row, more than max_consecutive_failures.
+        for k in [4, 5, 6] {
+            all[k].prompt = format!("LONG {}", all[k].prompt);
+        }
+        let run = evaluate(
+            &Refusing,
+            &all,
+            &methods("paper"),
+            &EvalOptions {
+                items_per_call: 4,
+                max_consecutive_failures: 2,
+            },
+            &mut |_, _| {},
+        );
+        assert!(run.stopped_early.is_none(), "{:?}", run.stopped_early);
+        assert_eq!(run.records.len(), 9);
+        let failed: Vec<&str> = run.failures.iter().map(|f| f.item_id.as_str()).collect();
+        assert_eq!(failed, ["item-4", "item-5", "item-6"]);
+        assert!(run.failures[0].reason.contains("over the context"));
+    }
+
+    #[test]
+    fn a_method_listed_twice_counts_once() {
+        let run = evaluate(
+            &Recording::default(),
+            &items(4),
+            &methods("paper,acc,paper"),
+            &EvalOptions::default(),
+            &mut |_, _| {},
+        );
+        assert_eq!(run.methods, methods("paper,acc"));
+        assert_eq!(run.records.len(), 4 * 2);
     }
 
     #[test]

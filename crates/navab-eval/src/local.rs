@@ -4,6 +4,7 @@
 //! share a prefix, and one batched decoder path.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use candle_core::{Tensor, D};
@@ -55,8 +56,12 @@ pub struct LocalScorer {
     model: Arc<LanguageModel>,
     model_id: String,
     batch_size: usize,
+    token_budget: usize,
     workers: usize,
     logits_chunk: usize,
+    /// Bytes of the longest token in the vocabulary: a text of more than `context × this`
+    /// bytes cannot fit, and is refused before the tokenizer sees it.
+    max_token_bytes: usize,
 }
 
 /// A sequence ready for the decoder.
@@ -82,18 +87,40 @@ impl LocalScorer {
     pub const DEFAULT_BATCH_SIZE: usize = 8;
     /// Default rows of the output projection computed at once for top-k answers.
     pub const DEFAULT_LOGITS_CHUNK: usize = 64;
+    /// Default most tokens (padding included) in one batch: with SmolLM2-135M a batch at the
+    /// budget stays well under 1 GB.
+    pub const DEFAULT_TOKEN_BUDGET: usize = 8192;
 
     /// Wraps a model (owned or shared); `batch_size` groups run through the decoder at once
     /// (at least 1). Its id is the model's name.
     pub fn new(model: impl Into<Arc<LanguageModel>>, batch_size: usize) -> Self {
         let model = model.into();
+        let max_token_bytes = model
+            .tokenizer()
+            .inner()
+            .get_vocab(true)
+            .keys()
+            .map(|t| t.len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
         Self {
             model_id: model.name().to_string(),
             model,
             batch_size: batch_size.max(1),
+            token_budget: Self::DEFAULT_TOKEN_BUDGET,
             workers: 1,
             logits_chunk: Self::DEFAULT_LOGITS_CHUNK,
+            max_token_bytes,
         }
+    }
+
+    /// Puts at most `tokens` tokens (padding included) in one batch, whatever the batch size
+    /// (at least 1; a sequence longer than the budget runs alone): memory per batch follows
+    /// the budget, so one long item cannot take the machine.
+    pub fn with_token_budget(mut self, tokens: usize) -> Self {
+        self.token_budget = tokens.max(1);
+        self
     }
 
     /// Runs up to `batch_size` groups through the decoder at once (at least 1).
@@ -135,6 +162,17 @@ impl LocalScorer {
     fn tokenize_text(&self, text: &str) -> Result<Tokenized> {
         if text.is_empty() {
             return Err(Error::InvalidInput("the prompt is empty".into()));
+        }
+        let limit = self.model.config().max_position_embeddings;
+        // Tokenizing megabytes costs gigabytes; no token is longer than `max_token_bytes`, so
+        // a text this long is over the context whatever its tokens.
+        if text.len() > limit.saturating_mul(self.max_token_bytes) {
+            return Err(Error::InvalidInput(format!(
+                "the prompt has {} bytes, more than {limit} tokens of at most {} bytes; the \
+                 model takes at most {limit} tokens",
+                text.len(),
+                self.max_token_bytes
+            )));
         }
         let encoded = self.model.tokenizer().encode(text, true)?;
         let mut offsets = Vec::with_capacity(encoded.ids.len());
@@ -221,7 +259,20 @@ impl LocalScorer {
     fn own_logprobs(&self, seqs: &[Tokenized], mut groups: Vec<Group>) -> Result<Vec<Vec<f32>>> {
         // Similar lengths together keep padding small.
         groups.sort_by_key(|g| (seqs[g.members[0]].ids.len(), g.members[0]));
-        let batches: Vec<&[Group]> = groups.chunks(self.batch_size).collect();
+        let tokens: Vec<usize> = groups
+            .iter()
+            .map(|g| {
+                g.common
+                    + g.members
+                        .iter()
+                        .map(|&m| seqs[m].ids.len() - g.common)
+                        .sum::<usize>()
+            })
+            .collect();
+        let batches: Vec<&[Group]> = budget_batches(&tokens, self.batch_size, self.token_budget)
+            .into_iter()
+            .map(|r| &groups[r])
+            .collect();
         let run = |batch: &&[Group]| -> Result<Vec<(usize, Vec<f32>)>> {
             let shared: Vec<SharedPrefix> = batch
                 .iter()
@@ -288,6 +339,26 @@ impl LocalScorer {
             })
             .collect()
     }
+}
+
+/// Splits items of these token counts (in order) into consecutive batches of at most
+/// `batch_size` items and at most `budget` tokens counted as the batch's padded size (items ×
+/// the longest); an item over the budget makes a batch of its own.
+fn budget_batches(tokens: &[usize], batch_size: usize, budget: usize) -> Vec<Range<usize>> {
+    let mut batches = Vec::new();
+    let (mut start, mut longest) = (0, 0);
+    for (end, &t) in tokens.iter().enumerate() {
+        let n = end - start;
+        if n > 0 && (n >= batch_size || (n + 1) * longest.max(t) > budget) {
+            batches.push(start..end);
+            (start, longest) = (end, 0);
+        }
+        longest = longest.max(t);
+    }
+    if start < tokens.len() {
+        batches.push(start..tokens.len());
+    }
+    batches
 }
 
 /// Groups requests with the same context; their common token prefix is shared.
@@ -470,7 +541,9 @@ impl LocalScorer {
         let mut order: Vec<usize> = (0..seqs.len()).collect();
         order.sort_by_key(|&i| seqs[i].ids.len());
         let mut out: Vec<Option<PromptLogprobs>> = vec![None; seqs.len()];
-        for chunk in order.chunks(self.batch_size) {
+        let tokens: Vec<usize> = order.iter().map(|&i| seqs[i].ids.len()).collect();
+        for range in budget_batches(&tokens, self.batch_size, self.token_budget) {
+            let chunk = &order[range];
             let batch: Vec<&Tokenized> = chunk.iter().map(|&i| &seqs[i]).collect();
             for (&i, scored) in chunk.iter().zip(self.score_batch(&batch, options)?) {
                 out[i] = Some(scored);
@@ -635,4 +708,25 @@ fn top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
         best.truncate(k);
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::budget_batches;
+
+    #[test]
+    fn batches_follow_the_token_budget_and_the_batch_size() {
+        // Sorted lengths, as the scorer sorts them.
+        let tokens = [10, 10, 20, 30, 100, 9_000, 9_500];
+        let batches = budget_batches(&tokens, 8, 64);
+        // 10+10 padded to 2×10, then 20 (3×20 = 60), 30 would make 4×30 = 120 > 64.
+        assert_eq!(batches, vec![0..3, 3..4, 4..5, 5..6, 6..7]);
+        for r in &batches {
+            let padded = r.len() * tokens[r.clone()].iter().max().unwrap();
+            assert!(padded <= 64 || r.len() == 1, "{r:?}");
+        }
+        // The batch size still caps a batch of short items.
+        assert_eq!(budget_batches(&[1; 5], 2, 1000), vec![0..2, 2..4, 4..5]);
+        assert!(budget_batches(&[], 4, 100).is_empty());
+    }
 }

@@ -453,6 +453,10 @@ impl<M: ChatModel> ChatModel for CachedChatModel<M> {
     fn model_id(&self) -> Option<&str> {
         self.inner.model_id()
     }
+
+    fn check_ready(&self) -> BoxFuture<'_, Result<()>> {
+        self.inner.check_ready()
+    }
 }
 
 #[cfg(test)]

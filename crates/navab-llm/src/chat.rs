@@ -251,6 +251,14 @@ pub trait ChatModel: Send + Sync {
     fn model_id(&self) -> Option<&str> {
         None
     }
+
+    /// Checks, before a batch, that the backend can answer at all: for an HTTP backend, that
+    /// the endpoint is reachable, accepts the credentials and serves the model. In-process
+    /// backends have nothing to check (the default). An error here should stop the batch:
+    /// every call would fail the same way.
+    fn check_ready(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 impl<T: ChatModel + ?Sized> ChatModel for &T {
@@ -259,6 +267,9 @@ impl<T: ChatModel + ?Sized> ChatModel for &T {
     }
     fn model_id(&self) -> Option<&str> {
         (**self).model_id()
+    }
+    fn check_ready(&self) -> BoxFuture<'_, Result<()>> {
+        (**self).check_ready()
     }
 }
 
@@ -269,6 +280,9 @@ impl<T: ChatModel + ?Sized> ChatModel for Box<T> {
     fn model_id(&self) -> Option<&str> {
         (**self).model_id()
     }
+    fn check_ready(&self) -> BoxFuture<'_, Result<()>> {
+        (**self).check_ready()
+    }
 }
 
 impl<T: ChatModel + ?Sized> ChatModel for Arc<T> {
@@ -277,5 +291,8 @@ impl<T: ChatModel + ?Sized> ChatModel for Arc<T> {
     }
     fn model_id(&self) -> Option<&str> {
         (**self).model_id()
+    }
+    fn check_ready(&self) -> BoxFuture<'_, Result<()>> {
+        (**self).check_ready()
     }
 }

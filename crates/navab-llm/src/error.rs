@@ -71,6 +71,30 @@ pub enum Error {
     Json(#[from] serde_json::Error),
 }
 
+impl Error {
+    /// Whether no later call to the same backend can succeed: the server refused the
+    /// credentials (HTTP 401 or 403) or could not be reached at all after the retries. A batch
+    /// should stop at such an error instead of failing every remaining item the same way.
+    pub fn stops_run(&self) -> bool {
+        match self {
+            Error::Http {
+                status: Some(401 | 403),
+                ..
+            } => true,
+            Error::Http {
+                status: None,
+                message,
+                ..
+            } => message.starts_with(UNREACHABLE),
+            Error::MissingApiKey { .. } | Error::InvalidConfig { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// How [`Error::Http`] messages about an endpoint that refused the connection begin.
+pub(crate) const UNREACHABLE: &str = "could not connect";
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 

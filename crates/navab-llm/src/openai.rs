@@ -85,7 +85,7 @@ use async_openai::types::embeddings::{
 use tokio::sync::Semaphore;
 
 use crate::chat::{BoxFuture, ChatModel, ChatRequest, ChatResponse, FinishReason, Role, Usage};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UNREACHABLE};
 
 /// Settings of an [`OpenAiChatModel`].
 ///
@@ -96,9 +96,13 @@ pub struct OpenAiConfig {
     /// The API root, ending in `/v1` for OpenAI-compatible servers, e.g.
     /// `http://127.0.0.1:8000/v1`. `/chat/completions` is appended.
     pub base_url: String,
-    /// The model name the server knows, sent with every request and used as
-    /// [`ChatModel::model_id`] (so it is part of a response-cache key).
+    /// The model name the server knows, sent with every request.
     pub model: String,
+    /// What [`ChatModel::model_id`] says, and so what keys a response cache and a pipeline's
+    /// resume. `None` (the default): `<model> @ <base_url>`, so that two servers that both
+    /// call their model `default` are two models. Set it to keep a cache valid when the same
+    /// model moves to another address.
+    pub model_id: Option<String>,
     /// The *name* of the environment variable holding the API key; `None` sends no key.
     pub api_key_env: Option<String>,
     /// Total time limit of one HTTP attempt (connect, send, read the whole body). Default 120 s.
@@ -121,6 +125,7 @@ impl OpenAiConfig {
         Self {
             base_url: base_url.into(),
             model: model.into(),
+            model_id: None,
             api_key_env: None,
             timeout: Duration::from_secs(120),
             max_retries: 6,
@@ -200,6 +205,7 @@ impl fmt::Debug for OpenAiConfig {
         f.debug_struct("OpenAiConfig")
             .field("base_url", &self.base_url)
             .field("model", &self.model)
+            .field("model_id", &self.model_id)
             .field("api_key_env", &self.api_key_env)
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
@@ -246,8 +252,11 @@ struct Counters {
 /// Needs a Tokio runtime (with the time driver) to be polled on.
 pub struct OpenAiChatModel {
     client: async_openai::Client<OpenAIConfig>,
+    /// The same transport, for [`ChatModel::check_ready`]'s `GET /models`.
+    http: reqwest::Client,
     config: OpenAiConfig,
     endpoint: String,
+    model_id: String,
     /// Kept only to scrub it from error messages.
     api_key: Option<String>,
     permits: Semaphore,
@@ -292,13 +301,18 @@ impl OpenAiChatModel {
             .with_org_id("")
             .with_project_id("");
         let client = async_openai::Client::with_config(openai_config)
-            .with_http_service(StatusService(ReqwestService::new(http)));
+            .with_http_service(StatusService(ReqwestService::new(http.clone())));
         let seed = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0x9E37_79B9_7F4A_7C15);
         Ok(Self {
             endpoint: config.endpoint(),
+            model_id: config
+                .model_id
+                .clone()
+                .unwrap_or_else(|| format!("{} @ {}", config.model.trim(), config.base_url.trim())),
+            http,
             permits: Semaphore::new(config.max_concurrency),
             client,
             config,
@@ -422,7 +436,16 @@ impl OpenAiChatModel {
             };
             if failure.transient && attempts <= self.config.max_retries {
                 self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(self.delay(attempts, failure.retry_after)).await;
+                let wait = self.delay(attempts, failure.retry_after);
+                // Said at info level so that a down endpoint is not a silent minute.
+                tracing::info!(
+                    "POST {}: {}; retry {attempts} of {} in {:.1} s",
+                    self.endpoint,
+                    self.redact(failure.message.clone()),
+                    self.config.max_retries,
+                    wait.as_secs_f64()
+                );
+                tokio::time::sleep(wait).await;
                 continue;
             }
             self.counters.failures.fetch_add(1, Ordering::Relaxed);
@@ -433,6 +456,75 @@ impl OpenAiChatModel {
                 message: self.redact(failure.message),
             });
         }
+    }
+
+    /// `GET {base_url}/models`, once, without retries: the endpoint answers, takes the key,
+    /// and lists the model (a server without the route is given the benefit of the doubt).
+    async fn check(&self) -> Result<()> {
+        let url = format!(
+            "{}/models",
+            self.config.base_url.trim().trim_end_matches('/')
+        );
+        let mut request = self
+            .http
+            .get(&url)
+            .timeout(self.config.timeout.min(Duration::from_secs(20)));
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let http_error = |status: Option<u16>, message: String| Error::Http {
+            url: url.clone(),
+            status,
+            attempts: 1,
+            message: self.redact(message),
+        };
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => {
+                return Err(http_error(
+                    None,
+                    format!("{UNREACHABLE}: {}", error_chain(&e)),
+                ))
+            }
+            Err(e) => return Err(http_error(None, error_chain(&e))),
+        };
+        let status = response.status().as_u16();
+        if status == 401 || status == 403 {
+            let body = response.text().await.unwrap_or_default();
+            return Err(http_error(
+                Some(status),
+                format!(
+                    "the server refused the credentials: {}",
+                    server_message(&body)
+                ),
+            ));
+        }
+        if !response.status().is_success() {
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        let listed: Vec<String> = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| {
+                v["data"].as_array().map(|models| {
+                    models
+                        .iter()
+                        .filter_map(|m| m["id"].as_str().map(str::to_string))
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
+        if listed.is_empty() || listed.iter().any(|m| m == self.config.model.trim()) {
+            return Ok(());
+        }
+        Err(Error::InvalidConfig {
+            field: "model",
+            message: format!(
+                "{url} does not serve {:?}; it serves {}",
+                self.config.model,
+                listed.join(", ")
+            ),
+        })
     }
 
     fn convert(
@@ -517,7 +609,11 @@ impl ChatModel for OpenAiChatModel {
     }
 
     fn model_id(&self) -> Option<&str> {
-        Some(&self.config.model)
+        Some(&self.model_id)
+    }
+
+    fn check_ready(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.check())
     }
 }
 
@@ -584,7 +680,7 @@ fn classify(error: OpenAIError) -> Failure {
             let kind = if e.is_timeout() {
                 "timed out"
             } else if e.is_connect() {
-                "could not connect"
+                UNREACHABLE
             } else if e.is_body() || e.is_decode() {
                 "the response body broke off"
             } else {

@@ -67,7 +67,11 @@ async fn a_chat_round_trip_sends_every_field_and_reads_the_reply() {
         (1, 1, 0, 0)
     );
     assert_eq!((stats.prompt_tokens, stats.completion_tokens), (10, 4));
-    assert_eq!(model.model_id(), Some("fake/echo-1"));
+    // The endpoint is part of the id: another server's "fake/echo-1" is another model.
+    assert_eq!(
+        model.model_id(),
+        Some(format!("fake/echo-1 @ {}", server.base_url()).as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,6 +164,72 @@ async fn permanent_and_unreachable_failures_are_clear() {
     ));
     assert_eq!(model.stats().requests, 3);
     assert_eq!(model.stats().failures, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readiness_check_names_a_wrong_key_model_or_endpoint_at_once() {
+    let key = "sk-navab-ready-91c2";
+    let server = FakeServer::start_with_key(Some(key)).await;
+    std::env::set_var("NAVAB_TEST_READY_KEY", key);
+    std::env::set_var("NAVAB_TEST_READY_WRONG", "sk-wrong");
+    let config = || fast_config(server.base_url());
+    let good = OpenAiChatModel::new(config().with_api_key_env("NAVAB_TEST_READY_KEY")).unwrap();
+    good.check_ready().await.unwrap();
+    // Through the cache too: a pipeline sees the cached model.
+    let dir = tempfile::tempdir().unwrap();
+    let cached = CachedChatModel::open(good, dir.path()).unwrap();
+    cached.check_ready().await.unwrap();
+
+    let wrong = OpenAiChatModel::new(config().with_api_key_env("NAVAB_TEST_READY_WRONG")).unwrap();
+    let error = wrong.check_ready().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Http {
+                status: Some(401),
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.stops_run());
+    assert!(!error.to_string().contains("sk-wrong"));
+
+    let mut other = config().with_api_key_env("NAVAB_TEST_READY_KEY");
+    other.model = "llama-70b".into();
+    let error = OpenAiChatModel::new(other)
+        .unwrap()
+        .check_ready()
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("llama-70b") && text.contains("fake/echo-1"),
+        "{text}"
+    );
+
+    // Nothing listens: one attempt, no backoff, a message that says so.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = OpenAiChatModel::new(fast_config(format!("http://{closed}/v1"))).unwrap();
+    let started = std::time::Instant::now();
+    let error = down.check_ready().await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(error.stops_run(), "{error:?}");
+    assert!(error.to_string().contains("could not connect"), "{error}");
+    // And a call that outlived its retries against it stops a run too.
+    let call = ChatRequest::new(vec![ChatMessage::user("hi")]);
+    assert!(down.chat(&call).await.unwrap_err().stops_run());
+    // A 5xx or a parse failure does not.
+    assert!(!Error::Http {
+        url: "u".into(),
+        status: Some(503),
+        attempts: 7,
+        message: "busy".into()
+    }
+    .stops_run());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

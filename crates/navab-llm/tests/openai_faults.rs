@@ -18,6 +18,8 @@ use support::EchoItem;
 
 fn config(base_url: String, timeout: Duration, max_retries: u32) -> OpenAiConfig {
     let mut config = OpenAiConfig::new(base_url, "fake/echo-1");
+    // The same model behind the proxy and directly: one cache.
+    config.model_id = Some("fake/echo-1".into());
     config.timeout = timeout;
     config.max_retries = max_retries;
     // Tiny backoff: a wait of a second can then only come from Retry-After.

@@ -65,7 +65,14 @@ impl LocalChatModel {
             options.seed = seed;
         }
         options.stop.extend(request.stop.iter().cloned());
-        let generation = self.model.generate(&prompt, &options).map_err(backend)?;
+        let generation = self
+            .model
+            .generate(&prompt, &options)
+            .map_err(|e| match e {
+                // A prompt over the context is the request's fault: a 400 at a server, never retried.
+                crate::Error::InvalidInput(m) => navab_llm::Error::InvalidRequest(m),
+                other => backend(other),
+            })?;
         Ok(ChatResponse {
             content: generation.text,
             finish_reason: Some(match generation.stop_reason {

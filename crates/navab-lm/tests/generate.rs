@@ -187,3 +187,20 @@ fn empty_and_oversized_prompts_are_errors() {
         .unwrap_err();
     assert!(err.to_string().contains("context"), "{err}");
 }
+
+/// A chat prompt over the context is the request's fault (a server answers 400 and a client
+/// does not retry it), not a backend failure.
+#[cfg(feature = "chat")]
+#[test]
+fn a_chat_prompt_over_the_context_is_an_invalid_request() {
+    let model = std::sync::Arc::new(model());
+    let huge = "word ".repeat(model.config().max_position_embeddings + 10);
+    let chat = navab_lm::LocalChatModel::new(model, GenerateOptions::default());
+    let request = navab_llm::ChatRequest::new(vec![navab_llm::ChatMessage::user(huge)]);
+    let err = chat.chat_blocking(&request).unwrap_err();
+    assert!(
+        matches!(err, navab_llm::Error::InvalidRequest(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("context"), "{err}");
+}

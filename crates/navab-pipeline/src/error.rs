@@ -27,6 +27,16 @@ pub enum Error {
     /// A setting is out of range, or the corpus is empty.
     #[error("invalid input: {0}")]
     Input(String),
+    /// The chat backend cannot answer at all (refused credentials, an unreachable endpoint,
+    /// a model it does not serve): the run stops. Stages computed so far are kept; the one
+    /// that met the error is recorded as incomplete.
+    #[error("LLM backend unavailable (stage {stage}): {reason}")]
+    LlmUnavailable {
+        /// The stage that was running, or `start` for the check before the first stage.
+        stage: String,
+        /// The backend's error.
+        reason: String,
+    },
     /// The embedding stage failed.
     #[error("embedding: {0}")]
     Embed(#[from] navab_embed::Error),

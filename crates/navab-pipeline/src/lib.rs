@@ -5,10 +5,13 @@ mod corpus;
 mod error;
 mod pipeline;
 mod report;
+mod stages;
 mod store;
+pub mod testing;
 
 pub use corpus::{read_corpus, NewsDoc, SkippedLine};
 pub use error::{Error, Result};
-pub use pipeline::{run_pipeline, Executor, PipelineConfig, Progress, StdExecutor, TopicInfo};
+pub use pipeline::{run_pipeline, Executor, PipelineConfig, Progress, StdExecutor};
 pub use report::{NationCounts, RunReport, StageTime};
+pub use stages::topics::TopicInfo;
 pub use store::{read_json, write_json, Manifest, RunDir, StageRecord};

@@ -26,10 +26,25 @@ pub struct NationCounts {
 pub struct StageTime {
     /// Stage name.
     pub stage: String,
-    /// Seconds in this run (a resumed stage only reads its file).
+    /// Seconds it took to compute, in this run or (when resumed) in the run that computed it.
     pub seconds: f64,
     /// Whether it was read from a previous run instead of computed.
     pub resumed: bool,
+    /// LLM calls that failed in it; a stage with failed calls is incomplete and a rerun
+    /// computes it again.
+    #[serde(default)]
+    pub failed_calls: usize,
+}
+
+impl StageTime {
+    pub(crate) fn new(stage: &str, seconds: f64, resumed: bool, failed_calls: usize) -> Self {
+        StageTime {
+            stage: stage.into(),
+            seconds,
+            resumed,
+            failed_calls,
+        }
+    }
 }
 
 /// What a run produced.
@@ -55,8 +70,12 @@ pub struct RunReport {
     pub triples: usize,
     /// Triples the validation excluded.
     pub excluded_by_validation: usize,
-    /// Items recorded as failed, per stage.
+    /// Items recorded as failed (a reply that did not parse, or a failed call), per stage.
     pub failures: BTreeMap<String, usize>,
+    /// LLM calls that failed in this run (transport, authentication, server errors after
+    /// retries). Non-zero means the run is incomplete: rerun it to retry exactly those calls.
+    #[serde(default)]
+    pub failed_calls: usize,
     /// Stage times, in order.
     pub stages: Vec<StageTime>,
     /// Topic labels by id.
@@ -96,13 +115,21 @@ impl RunReport {
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         out.push_str(&failures.join(", "));
-        out.push_str("\n\n| stage | seconds | resumed |\n|---|---:|---|\n");
+        if self.failed_calls > 0 {
+            out.push_str(&format!(
+                "\n\n**Incomplete: {} LLM calls failed.** Rerun the same command to retry them; \
+                 answered calls come from the response cache.",
+                self.failed_calls
+            ));
+        }
+        out.push_str("\n\n| stage | seconds | resumed | failed calls |\n|---|---:|---|---:|\n");
         for s in &self.stages {
             out.push_str(&format!(
-                "| {} | {:.2} | {} |\n",
+                "| {} | {:.2} | {} | {} |\n",
                 s.stage,
                 s.seconds,
-                if s.resumed { "yes" } else { "" }
+                if s.resumed { "yes" } else { "" },
+                s.failed_calls
             ));
         }
         out.push_str("\n## Topics\n\n");

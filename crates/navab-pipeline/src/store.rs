@@ -1,30 +1,47 @@
 //! Stage files and the run manifest: what makes a run resumable.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
 
-/// A finished stage, as the manifest records it.
+/// A stage as the manifest records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageRecord {
     /// Wall time of the run that computed it, in seconds.
     pub seconds: f64,
     /// Counts the stage reported (items in, kept, failed, ...).
     pub counts: BTreeMap<String, usize>,
+    /// Everything the stage's output depends on besides earlier stages (settings, model and
+    /// prompt identities, the corpus hash): the stage is reused only when this is unchanged.
+    #[serde(default)]
+    pub inputs: serde_json::Value,
+    /// LLM calls that failed (transport, authentication, server errors after retries). A stage
+    /// with failed calls is incomplete: a rerun computes it again, and the response cache
+    /// answers the calls that had succeeded.
+    #[serde(default)]
+    pub failed_calls: usize,
 }
 
-/// `manifest.json` of a run directory: finished stages in order. A stage is skipped on a rerun
-/// when the manifest lists it **and** its output file exists; anything after a recomputed
-/// stage is recomputed too (its input changed).
+impl StageRecord {
+    /// Whether the stage finished with every LLM call answered.
+    pub fn complete(&self) -> bool {
+        self.failed_calls == 0
+    }
+}
+
+/// `manifest.json` of a run directory: the stages computed so far. A stage is reused on a
+/// rerun when the manifest lists it as complete, with the same inputs, its output file exists
+/// and no stage before it was computed again; anything after a recomputed stage is recomputed
+/// too (its input changed).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Finished stages by name.
+    /// Stages by name.
     pub stages: BTreeMap<String, StageRecord>,
-    /// Settings that change results; a rerun with other settings starts over.
-    pub settings: serde_json::Value,
 }
 
 /// A run directory.
@@ -37,22 +54,16 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Opens (or creates) `root`. When the manifest's settings differ from `settings`, earlier
-    /// stage results are not reused.
-    pub fn open(root: &Path, settings: serde_json::Value) -> Result<Self> {
+    /// Opens (or creates) `root` and reads its manifest. A manifest that does not parse (an
+    /// older layout) is set aside: every stage is computed again.
+    pub fn open(root: &Path) -> Result<Self> {
         std::fs::create_dir_all(root.join("stages")).map_err(Error::io(root))?;
         let path = root.join("manifest.json");
-        let mut manifest: Manifest = if path.exists() {
-            read_json(&path)?
+        let manifest: Manifest = if path.exists() {
+            read_json(&path).unwrap_or_default()
         } else {
             Manifest::default()
         };
-        if manifest.settings != settings {
-            manifest = Manifest {
-                stages: BTreeMap::new(),
-                settings,
-            };
-        }
         Ok(RunDir {
             root: root.to_path_buf(),
             manifest,
@@ -75,17 +86,53 @@ impl RunDir {
         &self.manifest
     }
 
-    /// Whether `stage` can be reused: listed, its file present, nothing before it recomputed.
-    pub fn is_done(&self, stage: &str, file: &str) -> bool {
-        !self.dirty && self.manifest.stages.contains_key(stage) && self.stage_path(file).exists()
+    /// The record of `stage` when it can be reused: complete, computed from the same
+    /// `inputs`, its file present, nothing before it recomputed.
+    pub fn reusable(
+        &self,
+        stage: &str,
+        file: &str,
+        inputs: &serde_json::Value,
+    ) -> Option<&StageRecord> {
+        let record = self.manifest.stages.get(stage)?;
+        let ok = !self.dirty
+            && record.complete()
+            && record.inputs == *inputs
+            && self.stage_path(file).exists();
+        ok.then_some(record)
     }
 
-    /// Records `stage` as finished and writes the manifest (atomically).
+    /// Records `stage` (complete or not) and writes the manifest atomically. Later stages are
+    /// no longer reusable in this run.
     pub fn finish(&mut self, stage: &str, record: StageRecord) -> Result<()> {
         self.dirty = true;
         self.manifest.stages.insert(stage.to_string(), record);
         write_json(&self.root.join("manifest.json"), &self.manifest)
     }
+}
+
+/// SHA-256 of a file's bytes, in hex, read in blocks (a corpus can be large).
+pub(crate) fn file_sha256(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(Error::io(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// SHA-256 of a string, in hex.
+pub(crate) fn text_sha256(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes `value` as pretty JSON, atomically (temporary file, then rename): a crash leaves

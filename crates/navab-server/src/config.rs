@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub bearer_token: Option<String>,
     /// Largest request body, in bytes; larger requests get 413.
     pub max_body_bytes: usize,
+    /// Longest wait for a request's whole body; a client that stalls gets 408 and its
+    /// connection's slot back.
+    pub body_timeout: std::time::Duration,
     /// The model id the server answers to (in `/v1/models`, and the `model` field requests must
     /// name; an unknown model gets 404).
     pub model_id: String,
@@ -49,6 +52,8 @@ impl ServerConfig {
         SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8080);
     /// Default body limit: 4 MiB, room for a batch of long scoring prompts.
     pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+    /// Default body timeout: 30 s, ample for 4 MiB over any working link.
+    pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
     /// Default number of backend calls at once.
     pub const DEFAULT_MAX_CONCURRENCY: usize = 1;
     /// Default number of requests that may wait.
@@ -60,6 +65,7 @@ impl ServerConfig {
             addr: Self::DEFAULT_ADDR,
             bearer_token: None,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            body_timeout: Self::DEFAULT_BODY_TIMEOUT,
             model_id: model_id.into(),
             max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
             max_queue: Self::DEFAULT_MAX_QUEUE,
@@ -120,6 +126,9 @@ impl ServerConfig {
         }
         if self.max_body_bytes == 0 {
             return bad("max_body_bytes", "is 0: no request could be read");
+        }
+        if self.body_timeout.is_zero() {
+            return bad("body_timeout", "is 0: no request body could arrive");
         }
         if self.max_concurrency == 0 {
             return bad("max_concurrency", "is 0: no request would ever run");

@@ -195,11 +195,41 @@ pub fn router(config: &ServerConfig, backends: Backends) -> Result<Router> {
         .route("/v1/embeddings", post(crate::embeddings::embeddings))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            (config.body_timeout, config.max_body_bytes),
+            read_body_in_time,
+        ))
         .layer(middleware::from_fn_with_state(token, require_bearer));
     Ok(api
         .merge(Router::new().route("/health", get(|| async { "ok" })))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state))
+}
+
+/// Reads the whole body within `timeout` (408 otherwise) and at most `limit` bytes (413), so
+/// a client that sends headers and then stalls cannot hold a connection and its buffers.
+async fn read_body_in_time(
+    State((timeout, limit)): State<(std::time::Duration, usize)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, bytes.into())).await,
+        Ok(Err(_)) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {limit} bytes, or broke off"),
+        )
+        .into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 async fn require_bearer(

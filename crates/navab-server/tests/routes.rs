@@ -653,3 +653,67 @@ async fn max_tokens_one_without_a_next_token_is_refused_not_truncated() {
     .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_stalled_body_gets_408_and_frees_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = ServerConfig::new(MODEL).with_addr("127.0.0.1:0".parse().unwrap());
+    config.body_timeout = Duration::from_millis(300);
+    let backends = Backends::new().with_scorer(FakePromptScorer::new(MODEL));
+    let server = navab_server::Server::bind(&config, backends).await.unwrap();
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.run_until(async {
+        let _ = stopped.await;
+    }));
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // Announces 100 bytes, sends 10, then waits.
+    let request = format!(
+        "POST /v1/completions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\nConnection: close\r\n\r\n{{\"prompt\":"
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(5), socket.read_to_string(&mut response))
+        .await
+        .expect("the server must answer a stalled body, not wait for it")
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("did not arrive"), "{response}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    stop.send(()).unwrap();
+    serving.await.unwrap().unwrap();
+}
+
+/// A chat backend whose every prompt is over its context, as a local model says it.
+struct OverContext;
+
+impl navab_llm::ChatModel for OverContext {
+    fn chat<'a>(
+        &'a self,
+        _: &'a navab_llm::ChatRequest,
+    ) -> navab_llm::BoxFuture<'a, navab_llm::Result<navab_llm::ChatResponse>> {
+        Box::pin(async {
+            Err(navab_llm::Error::InvalidRequest(
+                "prompt of 20000 tokens does not fit the context of 8192".into(),
+            ))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_prompt_over_the_context_is_a_400_with_the_limit() {
+    let app = router(
+        &ServerConfig::new(MODEL),
+        Backends::new().with_chat(OverContext),
+    )
+    .unwrap();
+    let (status, body) = post(
+        &app,
+        "/v1/chat/completions",
+        json!({"model": MODEL, "messages": [{"role": "user", "content": "long"}]}),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "context of 8192");
+}

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -52,6 +52,7 @@ impl FakeServer {
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(chat_completions))
+            .route("/v1/models", get(models))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -75,6 +76,19 @@ impl FakeServer {
     pub fn last_body(&self) -> Option<Value> {
         self.shared.last_body.lock().unwrap().clone()
     }
+}
+
+/// `GET /v1/models`: the one model it serves, `fake/echo-1`, behind the same key check.
+async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Some(required) = &shared.required_auth {
+        let got = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if got != Some(required.as_str()) {
+            let error = json!({"error": {"message": "invalid credentials", "type": "auth"}});
+            return (StatusCode::UNAUTHORIZED, Json(error)).into_response();
+        }
+    }
+    Json(json!({"object": "list", "data": [{"id": "fake/echo-1", "object": "model"}]}))
+        .into_response()
 }
 
 fn words(text: &str) -> u64 {
