@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use navab::core::{read_items, write_navab_dir, DataFormat, Loaded, PreferenceItem, ReadOptions};
+use navab::core::{read_items, resolve_format, write_navab_dir, DataFormat, Loaded, PreferenceItem, ReadOptions};
 use navab::eval::{
     evaluate_resumable, write_reports, EvalOptions, LocalScorer, Method, RemoteScorer,
     RemoteScorerConfig, Scorer,
@@ -96,12 +96,12 @@ struct Args {
         default_value = "paper,ab-swap,ab-both,acc-norm"
     )]
     methods: Vec<String>,
-    /// Items (their prompts) run through the model at once.
-    #[arg(long, default_value_t = 8)]
+    /// Items (their prompts) run through the model at once (at least 1).
+    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
     batch_size: usize,
     /// Batches scored at once on separate threads (CPU: one per core is fastest on small
     /// machines; sets RAYON_NUM_THREADS=1 unless you set it).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     workers: usize,
     /// cpu, cuda or cuda:N (needs a build with --features cuda).
     #[arg(long, default_value = "cpu")]
@@ -116,10 +116,10 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     group_by: Vec<String>,
     /// Groups smaller than this are left out of the best-to-worst spread.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
     min_group_size: usize,
-    /// Evaluate only the first N items.
-    #[arg(long)]
+    /// Evaluate only the first N items (at least 1).
+    #[arg(long, value_parser = at_least_one)]
     limit: Option<usize>,
     /// Output directory (default: runs/<model name>). Rerunning into it resumes: items already
     /// in its progress.jsonl are not scored again.
@@ -152,8 +152,24 @@ fn load_items(args: &Args, out_dir: &std::path::Path) -> Result<Loaded<Preferenc
         return Ok(read_items(&demo_dir, DataFormat::Navab, &options)?);
     }
     let path = args.data.clone().context("--data is required")?;
-    read_items(&path, args.format.into(), &options)
-        .with_context(|| format!("reading {}", path.display()))
+    let format = resolve_format(&path, args.format.into())?;
+    eprintln!("reading {} as {}", path.display(), format.describe());
+    read_items(&path, format, &options).with_context(|| {
+        format!(
+            "reading {} as {} (pass --format to choose another reader)",
+            path.display(),
+            format.describe()
+        )
+    })
+}
+
+/// A count that must be at least 1 (0 would mean "nothing" or "forever").
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The local model, or the `--model-url` server.
@@ -164,7 +180,7 @@ fn make_scorer(args: &Args) -> Result<Box<dyn Scorer>> {
             .clone()
             .context("--model-url needs --model-name")?;
         let mut config = RemoteScorerConfig::new(url.clone(), name)
-            .with_batching(args.batch_size, args.workers.max(1));
+            .with_batching(args.batch_size, args.workers);
         if let Some(var) = &args.api_key_env {
             let key = std::env::var(var)
                 .with_context(|| format!("--api-key-env {var}: the variable is not set"))?;
@@ -213,6 +229,12 @@ fn main() -> Result<()> {
     if methods.is_empty() {
         bail!("no methods given");
     }
+    for (k, m) in methods.iter().enumerate() {
+        // The same method twice would count each item twice and narrow the intervals.
+        if methods[..k].contains(m) {
+            bail!("--methods lists {m} twice");
+        }
+    }
     let model_name = match (&args.model_url, &args.model_name) {
         // A hub-style name (org/model) becomes one path component.
         (Some(_), Some(name)) => name.replace(['/', '\\', ':'], "_"),
@@ -226,6 +248,13 @@ fn main() -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&model_name));
+
+    // Before any data or model is read: an unwritable --out fails now, not after the run.
+    let probe = out_dir.join(".write-check");
+    std::fs::create_dir_all(&out_dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .with_context(|| format!("--out {} is not writable", out_dir.display()))?;
 
     let mut loaded = load_items(&args, &out_dir)?;
     for skipped in &loaded.skipped {
@@ -248,7 +277,7 @@ fn main() -> Result<()> {
         .progress_chars("=> "),
     );
     let eval_options = EvalOptions {
-        items_per_call: args.batch_size.max(1) * args.workers.max(1),
+        items_per_call: args.batch_size * args.workers,
         ..EvalOptions::default()
     };
     let started = Instant::now();

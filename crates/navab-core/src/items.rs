@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::read::{Loaded, ReadOptions};
 use crate::types::{PreferenceItem, StatementSet, Triple};
 use crate::{
@@ -43,7 +43,7 @@ pub fn read_items(
         skipped: loaded.skipped,
     };
     let fields = PreferenceFields::default();
-    match resolve(path, format)? {
+    match resolve_format(path, format)? {
         DataFormat::Navab if path.is_dir() => Ok(triples(read_navab_dir(path, options)?)),
         DataFormat::Navab => {
             let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -63,8 +63,11 @@ pub fn read_items(
     }
 }
 
-/// The concrete format of `path` for [`DataFormat::Auto`].
-fn resolve(path: &Path, format: DataFormat) -> Result<DataFormat> {
+/// The concrete format of `path`: `format` itself, or for [`DataFormat::Auto`] the guess from the
+/// path's name and, for JSONL, the fields of its first record that parses (triples have
+/// `question`, `statement`, `reverse_statement`; preferences `chosen` and `rejected`). A record
+/// with neither is an [`Error::Format`] that lists the fields it has.
+pub fn resolve_format(path: &Path, format: DataFormat) -> Result<DataFormat> {
     if format != DataFormat::Auto {
         return Ok(format);
     }
@@ -75,11 +78,49 @@ fn resolve(path: &Path, format: DataFormat) -> Result<DataFormat> {
     if name.ends_with(".json") {
         return Ok(DataFormat::PreferencesJson);
     }
-    let text = std::fs::read_to_string(path).map_err(crate::error::io_error(path))?;
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    Ok(if first.contains("\"reverse_statement\"") {
-        DataFormat::Triples
-    } else {
-        DataFormat::Preferences
-    })
+    guess_jsonl(path)
+}
+
+/// Triples or preferences from the first of the first 100 lines that is a JSON object. Lines
+/// that do not parse (or are not UTF-8) are left to the reader, which names them.
+fn guess_jsonl(path: &Path) -> Result<DataFormat> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(crate::error::io_error(path))?;
+    for line in std::io::BufReader::new(file).split(b'\n').take(100) {
+        let line = line.map_err(crate::error::io_error(path))?;
+        let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(&line) else {
+            continue;
+        };
+        let has = |k: &str| fields.contains_key(k);
+        if has("reverse_statement") || (has("statement") && has("question")) {
+            return Ok(DataFormat::Triples);
+        }
+        if has("chosen") || has("rejected") || has("conversations") {
+            return Ok(DataFormat::Preferences);
+        }
+        let keys: Vec<&str> = fields.keys().map(String::as_str).collect();
+        return Err(Error::Format {
+            path: path.to_path_buf(),
+            reason: format!(
+                "cannot tell the format from the fields of its first record ({}): triples have \
+                 question, statement, reverse_statement; preferences have chosen and rejected",
+                keys.join(", ")
+            ),
+        });
+    }
+    // Nothing parsed: the preference reader names the first bad line.
+    Ok(DataFormat::Preferences)
+}
+
+impl DataFormat {
+    /// What the format is, in words: "the NaVAB layout", "JSONL of triples", ...
+    pub fn describe(self) -> &'static str {
+        match self {
+            DataFormat::Auto => "a format guessed from the path",
+            DataFormat::Navab => "the NaVAB layout",
+            DataFormat::Triples => "JSONL of triples",
+            DataFormat::Preferences => "preference JSONL",
+            DataFormat::PreferencesJson => "a JSON array of preference records",
+        }
+    }
 }

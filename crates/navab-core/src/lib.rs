@@ -17,7 +17,7 @@ pub mod types;
 pub use atomic::replace_file;
 pub use corpus::{CorpusDoc, CorpusReader};
 pub use error::{Error, Result};
-pub use items::{read_items, DataFormat};
+pub use items::{read_items, resolve_format, DataFormat};
 pub use jsonl::{read_triples_jsonl, write_triples_jsonl};
 pub use navab::{read_navab_dir, read_navab_file, read_navab_nation_dir, write_navab_dir};
 pub use preference::{
