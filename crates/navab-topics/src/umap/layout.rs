@@ -99,13 +99,19 @@ fn rdist(a: &[f32], b: &[f32]) -> f32 {
 /// Runs `n_epochs` epochs on `embedding` (`n × dim`, row-major) and returns it.
 ///
 /// Each epoch reads the previous positions and writes new ones; a point's new position is
-/// computed by one task from its own edges in column order, starting from its previous
-/// position and moving as it goes (its neighbours stay at their previous positions). Edge `e`
-/// (entry of row `i`) fires when its next-sample epoch is reached, as in umap-learn: `i` takes
-/// twice the clipped attraction (once for `(i, j)`, once for `(j, i)`'s `move_other`), then
-/// `floor((t - next_negative) / epochs_per_negative_sample)` repulsions from points drawn
-/// with the generator keyed by `(seed, t, e)`, each computed from the position after the
-/// attraction, `LANES` at a time.
+/// computed by one task from its own edges in column order. Edge `e` (entry of row `i`) fires
+/// when its next-sample epoch is reached, as in umap-learn: `i` takes twice the clipped
+/// attraction (once for `(i, j)`, once for `(j, i)`'s `move_other`), computed from the
+/// previous positions of both ends, then `floor((t - next_negative) /
+/// epochs_per_negative_sample)` repulsions from points drawn with the generator keyed by
+/// `(seed, t, e)`, each computed from `i`'s position after the attraction, `LANES` at a time.
+///
+/// The attraction must come from the previous positions, not from `i`'s position as it moves
+/// through its edges: only then is the force on `j` exactly opposite to the force on `i`, as
+/// umap-learn's `move_other` makes it, so that attraction moves no group's centre. Taken from
+/// the moving position, each step chases one stale neighbour after another; the groups then
+/// contract less and drift, and HDBSCAN merged weakly separated topics that umap-learn keeps
+/// apart (see docs/benchmarks.md, "UMAP on weakly clustered data").
 pub(crate) fn optimize(
     g: &FuzzyGraph,
     mut current: Vec<f32>,
@@ -229,7 +235,8 @@ fn chunk_epoch<const D: usize>(
     let mut snap = vec![0.0f32; dim];
     for i in c0..c1 {
         let me = &mut pos[(i - c0) * dim..(i - c0 + 1) * dim];
-        me.copy_from_slice(&prev[i * dim..(i + 1) * dim]);
+        let here = &prev[i * dim..(i + 1) * dim];
+        me.copy_from_slice(here);
         for e in g.indptr[i]..g.indptr[i + 1] {
             let le = e - base;
             if ns[le] > t {
@@ -237,8 +244,9 @@ fn chunk_epoch<const D: usize>(
             }
             let j = g.cols[e] as usize;
             let other = &prev[j * dim..(j + 1) * dim];
-            // The attraction of (i, j) and, for (j, i)'s move_other, once more.
-            let d2 = rdist(me, other);
+            // The attraction of (i, j) and, for (j, i)'s move_other, once more; from the
+            // epoch's start positions of both ends, so that `j` takes the opposite force.
+            let d2 = rdist(here, other);
             let coeff = if d2 > 0.0 {
                 // d2^(b-1) and d2^b = d2 · d2^(b-1) from one power.
                 let pb1 = pow(d2, b - 1.0);
@@ -246,8 +254,8 @@ fn chunk_epoch<const D: usize>(
             } else {
                 0.0
             };
-            for (m, &o) in me.iter_mut().zip(other) {
-                *m += 2.0 * clip(coeff * (*m - o)) * alpha;
+            for ((m, &h), &o) in me.iter_mut().zip(here).zip(other) {
+                *m += 2.0 * clip(coeff * (h - o)) * alpha;
             }
             ns[le] += ctx.epochs_per_sample[e];
             let n_neg = (((t - nn[le]) / ctx.epochs_per_negative[e]) as i64).max(0) as usize;

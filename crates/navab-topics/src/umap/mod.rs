@@ -35,7 +35,9 @@
 //! previous epoch's positions and writes a new buffer, each point's new position computed by
 //! one task from its own edges in a fixed order. An edge `(i, j)` moves only `i` (the graph
 //! is symmetric, so `(j, i)` moves `j`), and `i` takes the attraction twice, once for each
-//! direction, which matches umap-learn's `move_other`. Negative samples for edge `e` in epoch
+//! direction, which matches umap-learn's `move_other`; both ends compute that force from the
+//! previous epoch's positions, so it is equal and opposite, as umap-learn's pairwise update
+//! makes it (attraction moves no group's centre). Negative samples for edge `e` in epoch
 //! `t` come from a generator keyed by `(seed, t, e)`. Every reduction elsewhere (spectral and
 //! PCA initialisation) sums fixed-size chunks in a fixed order.
 
