@@ -1,6 +1,6 @@
 //! Scoring throughput on the NaVAB sample: items/s and tokens/s per method and batch size.
 //!
-//!     cargo run --release --example bench -- --dump runs/bench-requests
+//!     cargo run --release --example bench -- --data PATH/TO/navab-hk-sample --dump runs/bench-requests
 //!     scripts/reference/bench_hf.py runs/bench-requests   # HF transformers on the same texts
 //!
 //! Tokens are counted as the full sequences a naive scorer would run (context + option, per
@@ -19,8 +19,9 @@ use navab::lm::{parse_device, parse_dtype, LanguageModel, LoadOptions};
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// NaVAB data to score.
-    #[arg(long, default_value = "../shared/data/navab-hk-sample")]
+    /// NaVAB data to score: a folder in the published layout (`*_statement_result.json`), e.g.
+    /// the NaVAB Hong Kong sample (navab-hk-sample/).
+    #[arg(long)]
     data: PathBuf,
     /// Model directory or GGUF file.
     #[arg(

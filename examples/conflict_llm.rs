@@ -3,7 +3,7 @@
 //! oracle: how much of Conflict Reduction's recall and precision survives a real judge.
 //!
 //! ```text
-//! cargo run --release --example conflict_llm -- --fraction 0.3 --seed 1 --k 3
+//! cargo run --release --example conflict_llm -- --data PATH/TO/navab-hk-sample --fraction 0.3 --seed 1 --k 3
 //! ```
 //! Pool: every statement of the sample, plus the generated reverse statements of a seeded
 //! fraction of them (contradictory by construction). Embeddings: all-MiniLM-L6-v2. Prints
@@ -27,8 +27,9 @@ use rand::SeedableRng;
 #[derive(Parser)]
 #[command(about = "Conflict Reduction on planted contradictions with an LLM relation judge")]
 struct Args {
-    /// Directory with official_/human_statement_result.json.
-    #[arg(long, default_value = "../shared/data/navab-hk-sample")]
+    /// Directory with official_/human_statement_result.json, e.g. the NaVAB Hong Kong sample
+    /// (navab-hk-sample/).
+    #[arg(long)]
     data: PathBuf,
     /// Share of statements whose reverse is planted.
     #[arg(long, default_value_t = 0.3)]

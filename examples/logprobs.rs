@@ -4,12 +4,13 @@
 //!
 //!     cargo run --release --example logprobs -- --model DIR_OR_GGUF --text "Hello there" > ours.jsonl
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 
+use navab::core::{CorpusReader, ReadOptions};
 use navab::lm::{parse_device, parse_dtype, LanguageModel, LoadOptions};
 
 #[derive(Debug, Parser)]
@@ -44,19 +45,8 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let mut texts = args.text.clone();
     if let Some(path) = &args.texts {
-        let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line?;
-            if !line.trim().is_empty() {
-                let v: serde_json::Value = serde_json::from_str(&line)?;
-                texts.push(
-                    v["text"]
-                        .as_str()
-                        .context("each line needs a \"text\"")?
-                        .to_string(),
-                );
-            }
-        }
+        let loaded = CorpusReader::new("text").read(path, &ReadOptions::strict())?;
+        texts.extend(loaded.items.into_iter().map(|d| d.text));
     }
     let options = LoadOptions {
         device: parse_device(&args.device)?,

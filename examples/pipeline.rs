@@ -24,7 +24,7 @@ use navab::llm::cache::CachedChatModel;
 use navab::llm::openai::{OpenAiChatModel, OpenAiConfig};
 use navab::llm::ChatModel;
 use navab::lm::{GenerateOptions, LanguageModel, LoadOptions, LocalChatModel};
-use navab_pipeline::{run_pipeline, Executor, PipelineConfig, RunReport, StdExecutor};
+use navab::pipeline::{run_pipeline, Executor, PipelineConfig, RunReport, StdExecutor};
 
 #[derive(Parser)]
 #[command(

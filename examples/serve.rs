@@ -17,10 +17,11 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
+use navab::eval::LocalScorer;
 use navab::lm::{
     parse_device, parse_dtype, GenerateOptions, LanguageModel, LoadOptions, LocalChatModel,
 };
-use navab::server::{Backends, LocalPromptScorer, Server, ServerConfig};
+use navab::server::{Backends, Server, ServerConfig};
 
 /// Serve a local model over an OpenAI-compatible HTTP API (chat completions, and prompt
 /// scoring through /v1/completions with echo + logprobs).
@@ -50,7 +51,7 @@ struct Args {
     #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_QUEUE)]
     max_queue: usize,
     /// Prompts of one /v1/completions request run through the decoder at once.
-    #[arg(long, default_value_t = LocalPromptScorer::DEFAULT_BATCH_SIZE)]
+    #[arg(long, default_value_t = LocalScorer::DEFAULT_BATCH_SIZE)]
     batch_size: usize,
     /// cpu, cuda or cuda:N (needs a build with --features cuda).
     #[arg(long, default_value = "cpu")]
@@ -117,7 +118,7 @@ async fn serve() -> Result<()> {
             model.clone(),
             GenerateOptions::default(),
         ))
-        .with_scorer(LocalPromptScorer::new(model).with_batch_size(args.batch_size));
+        .with_scorer(LocalScorer::new(model, args.batch_size));
     let server = Server::bind(&config, backends).await?;
     tracing::info!(
         model = %model_id,

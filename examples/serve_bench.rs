@@ -3,7 +3,7 @@
 //! ab-swap) scored by `RemoteScorer` through the server against `LocalScorer` in-process.
 //!
 //! ```text
-//! cargo run --release --example serve_bench -- [--model GGUF] [--sample DIR] [--max-tokens 48]
+//! cargo run --release --example serve_bench -- --sample DIR [--model GGUF] [--max-tokens 48]
 //! ```
 
 use std::path::PathBuf;
@@ -20,7 +20,7 @@ use navab::eval::{
 use navab::llm::openai::{OpenAiChatModel, OpenAiConfig};
 use navab::llm::{ChatMessage, ChatModel, ChatRequest};
 use navab::lm::{GenerateOptions, LanguageModel, LoadOptions, LocalChatModel};
-use navab::server::{Backends, LocalPromptScorer, Server, ServerConfig};
+use navab::server::{Backends, Server, ServerConfig};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -30,8 +30,8 @@ struct Args {
         default_value = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
     )]
     model: PathBuf,
-    /// The NaVAB sample directory.
-    #[arg(long, default_value = "../shared/data/navab-hk-sample")]
+    /// The NaVAB sample directory (`*_statement_result.json` files), e.g. navab-hk-sample/.
+    #[arg(long)]
     sample: PathBuf,
     /// Tokens generated per chat request.
     #[arg(long, default_value_t = 48)]
@@ -66,7 +66,7 @@ fn main() -> Result<()> {
             model.clone(),
             GenerateOptions::default(),
         ))
-        .with_scorer(LocalPromptScorer::new(model.clone()).with_batch_size(args.batch_size));
+        .with_scorer(LocalScorer::new(model.clone(), args.batch_size));
     let server = runtime.block_on(Server::bind(&config, backends))?;
     let url = format!("http://{}/v1", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -3,19 +3,20 @@
 //!
 //! ```text
 //! scripts/fetch-models.sh minilm
-//! cargo run --release --example topics -- --corpus ../shared/data/bbc-news.jsonl
+//! cargo run --release --example topics -- --corpus PATH/TO/bbc-news.jsonl
 //! ```
 //! Prints the topics, the time of each stage, the noise fraction and, when the corpus has a
 //! label field, the adjusted Rand index and NMI against it; writes `topics.json`,
 //! `documents.csv`, `map.svg` and `map.png` to `--out`.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use navab::core::{CorpusReader, ReadOptions};
 use navab::embed::{CachedEmbedder, EmbedOptions, Embedder, SentenceEmbedder};
 use navab::topics::hdbscan::ClusterSelection;
 use navab::topics::metrics::{adjusted_rand_index, normalized_mutual_info};
@@ -30,8 +31,9 @@ use navab::topics::{fit_topics, TopicParams};
                   1-2-gram c-TF-IDF with stop words and the 100 most frequent tokens dropped."
 )]
 struct Args {
-    /// JSONL corpus.
-    #[arg(long, default_value = "../shared/data/bbc-news.jsonl")]
+    /// JSONL corpus, one object a line with the text field, e.g. the BBC News corpus
+    /// (bbc-news.jsonl, 2,225 articles with a `category`).
+    #[arg(long)]
     corpus: PathBuf,
     /// Field holding the text.
     #[arg(long, default_value = "text")]
@@ -265,50 +267,15 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// Texts and labels of the corpus (lenient: bad lines are reported and skipped).
 fn read_corpus(args: &Args) -> Result<(Vec<String>, Vec<Option<String>>)> {
-    let file = std::fs::File::open(&args.corpus)
-        .with_context(|| format!("opening {}", args.corpus.display()))?;
-    let (mut texts, mut labels) = (Vec::new(), Vec::new());
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else {
-            eprintln!("skipping line {}: not JSON", n + 1);
-            continue;
-        };
-        let Some(text) = value
-            .get(&args.text_field)
-            .and_then(|v| v.as_str())
-            .filter(|t| !t.trim().is_empty())
-        else {
-            eprintln!("skipping line {}: no text in `{}`", n + 1, args.text_field);
-            continue;
-        };
-        let label = value
-            .get(&args.label_field)
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
-        let parts: Vec<&str> = if args.paragraphs {
-            text.split("\n\n")
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .collect()
-        } else {
-            vec![text]
-        };
-        for part in parts {
-            texts.push(part.to_string());
-            labels.push(label.clone());
-        }
-        if args.limit.is_some_and(|l| texts.len() >= l) {
-            break;
-        }
+    let loaded = CorpusReader::new(&args.text_field)
+        .label(&args.label_field)
+        .paragraphs(args.paragraphs)
+        .limit(args.limit)
+        .read(&args.corpus, &ReadOptions::lenient())?;
+    for skipped in &loaded.skipped {
+        eprintln!("skipping {skipped}");
     }
-    if let Some(l) = args.limit {
-        texts.truncate(l);
-        labels.truncate(l);
-    }
-    Ok((texts, labels))
+    Ok(loaded.items.into_iter().map(|d| (d.text, d.label)).unzip())
 }

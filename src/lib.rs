@@ -12,6 +12,8 @@
 //! - [`conflict`] (`navab-conflict`): Conflict Reduction on a signed statement graph.
 //! - [`triples`] (`navab-triples`): source judgment, triples, validation, dataset and DPO files.
 //! - [`server`] (`navab-server`): an OpenAI-compatible server over local models.
+//! - [`pipeline`] (`navab-pipeline`): the resumable pipeline from a news corpus to a dataset.
+//! - [`kernels`] (`navab-kernels`): the fused CPU kernels shared by the decoder and the encoder.
 //!
 //! [`demo::demo_triples`] is a small dataset written for this project, used by the README's
 //! first command.
@@ -22,8 +24,10 @@ pub use navab_conflict as conflict;
 pub use navab_core as core;
 pub use navab_embed as embed;
 pub use navab_eval as eval;
+pub use navab_kernels as kernels;
 pub use navab_llm as llm;
 pub use navab_lm as lm;
+pub use navab_pipeline as pipeline;
 pub use navab_server as server;
 pub use navab_topics as topics;
 pub use navab_triples as triples;

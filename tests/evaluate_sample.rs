@@ -1,19 +1,13 @@
 //! End to end: the real NaVAB sample (75 records) scored by the real SmolLM2-135M-Instruct.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use navab::core::{read_navab_dir, ReadOptions};
 use navab::eval::{evaluate, EvalOptions, LocalScorer, Method, ScoreRequest, Scorer, Summary};
 use navab::lm::{LanguageModel, LoadOptions};
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn smollm2() -> LanguageModel {
-    let models = std::env::var_os("NAVAB_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("models"));
+    let models = navab::core::testing::models_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
     let path = models.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
     assert!(
         path.is_file(),
@@ -25,7 +19,7 @@ fn smollm2() -> LanguageModel {
 
 #[test]
 fn all_75_sample_records_evaluate_and_expose_position_bias() {
-    let sample = root().join("../shared/data/navab-hk-sample");
+    let sample = navab::core::real_data!("navab-hk-sample");
     let triples = read_navab_dir(&sample, &ReadOptions::default())
         .unwrap()
         .items;

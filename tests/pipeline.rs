@@ -19,17 +19,11 @@ use navab::llm::cache::CachedChatModel;
 use navab::llm::openai::{OpenAiChatModel, OpenAiConfig};
 use navab::llm::{BoxFuture, ChatModel, ChatRequest, ChatResponse};
 use navab::lm::{LanguageModel, LoadOptions};
+use navab::pipeline::{read_json, run_pipeline, Executor, Manifest, PipelineConfig};
 use navab::server::{Backends, ServerConfig};
-use navab_pipeline::{read_json, run_pipeline, Executor, Manifest, PipelineConfig};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn models() -> PathBuf {
-    std::env::var_os("NAVAB_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("models"))
+    navab::core::testing::models_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// Answers each pipeline step by its system prompt, from the text it is given.
@@ -162,8 +156,8 @@ fn start_server() -> Running {
 }
 
 /// 20 articles per BBC category, plus two lines the reader must skip.
-fn write_corpus(path: &Path) {
-    let text = std::fs::read_to_string(root().join("../shared/data/bbc-news.jsonl")).unwrap();
+fn write_corpus(bbc: &Path, path: &Path) {
+    let text = std::fs::read_to_string(bbc).unwrap();
     let mut counts = std::collections::HashMap::new();
     let mut lines = vec![
         "{not json".to_string(),
@@ -184,9 +178,10 @@ fn write_corpus(path: &Path) {
 
 #[test]
 fn bbc_to_dataset_with_a_crash_a_resume_and_an_evaluation() {
+    let bbc = navab::core::real_data!("bbc-news.jsonl");
     let tmp = tempfile::tempdir().unwrap();
     let corpus = tmp.path().join("bbc100.jsonl");
-    write_corpus(&corpus);
+    write_corpus(&bbc, &corpus);
     let embedder = SentenceEmbedder::load(
         models().join("all-MiniLM-L6-v2"),
         EmbedOptions {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -13,7 +13,7 @@ use navab::llm::openai::{OpenAiChatModel, OpenAiConfig};
 use navab::llm::{BoxFuture, ChatMessage, ChatModel, ChatRequest, ChatResponse};
 use navab::lm::{GenerateOptions, LanguageModel, LoadOptions, LocalChatModel};
 use navab::server::testing::check_prompt_scorer;
-use navab::server::{Backends, LocalPromptScorer, ServerConfig};
+use navab::server::{Backends, ServerConfig};
 
 const MODEL_ID: &str = "SmolLM2-135M-Instruct";
 
@@ -21,9 +21,7 @@ fn smollm2() -> Arc<LanguageModel> {
     static MODEL: OnceLock<Arc<LanguageModel>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
-            let models = std::env::var_os("NAVAB_MODELS_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+            let models = navab::core::testing::models_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
             let path = models.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
             assert!(
                 path.is_file(),
@@ -66,7 +64,7 @@ fn start_server() -> Running {
             inner: LocalChatModel::new(model.clone(), GenerateOptions::default()),
             calls: calls.clone(),
         })
-        .with_scorer(LocalPromptScorer::new(model));
+        .with_scorer(LocalScorer::new(model, LocalScorer::DEFAULT_BATCH_SIZE));
     let config = ServerConfig::new(MODEL_ID)
         .with_addr("127.0.0.1:0".parse().unwrap())
         .with_concurrency(2, 64);
@@ -176,14 +174,18 @@ fn remote_scoring_matches_in_process_scoring() {
 
 #[test]
 fn the_local_prompt_scorer_conforms() {
-    check_prompt_scorer(&LocalPromptScorer::new(smollm2())).unwrap();
+    check_prompt_scorer(&LocalScorer::new(
+        smollm2(),
+        LocalScorer::DEFAULT_BATCH_SIZE,
+    ))
+    .unwrap();
 }
 
 #[test]
 fn token_id_prompts_score_like_their_text() {
     use navab::server::{Prompt, PromptScorer, ScoreOptions};
     let model = smollm2();
-    let scorer = LocalPromptScorer::new(model.clone());
+    let scorer = LocalScorer::new(model.clone(), LocalScorer::DEFAULT_BATCH_SIZE);
     let text = "香港是一個國際城市。My answer is A";
     let options = ScoreOptions {
         top_logprobs: 3,
@@ -204,6 +206,6 @@ fn token_id_prompts_score_like_their_text() {
     let too_big = [model.config().vocab_size as u32];
     assert!(matches!(
         scorer.score_prompt(Prompt::Tokens(&too_big), &options),
-        Err(navab::server::Error::InvalidInput(_))
+        Err(navab::eval::Error::InvalidInput(_))
     ));
 }

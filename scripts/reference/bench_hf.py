@@ -19,7 +19,7 @@ These are navab-rs's `paper-seq` / `ab-first-seq` and `paper` / `ab-first` metho
 
     scripts/reference/bench_hf.py                                  # SmolLM2 GGUF, batch 1, 2 threads
     scripts/reference/bench_hf.py --model DENSE_DIR --batch-size 8 --styles ab --out items.jsonl
-    scripts/reference/bench_hf.py runs/bench-requests   # the texts `cargo run --example bench -- --dump DIR` wrote
+    scripts/reference/bench_hf.py runs/bench-requests   # the texts `cargo run --example bench -- --data SAMPLE_DIR --dump DIR` wrote
 
 Given a DUMP directory (one METHOD.jsonl of {"text"} per method, from navab-rs's bench example),
 it times scoring exactly those texts instead (each text whole; items = texts / 2), no accuracy.

@@ -12,7 +12,7 @@ f_t = the term's count over all classes. Not run by CI; needs numpy and scikit-l
     $PY scripts/reference/ctfidf_ref.py --dump-stop-words /tmp/sk.txt  # sklearn's list, one a line
     $PY scripts/reference/ctfidf_ref.py --per-document --compare ...   # no bigrams across articles
 
-The Rust side: `cargo run --release -p navab-topics --example ctfidf_bbc -- --drop-most-frequent 0
+The Rust side: `cargo run --release -p navab-topics --example ctfidf_bbc -- --data ../shared/data/bbc-news.jsonl --drop-most-frequent 0
 --json /tmp/rs_top.json` (add `--stop-words /tmp/sk.txt` to use the same stop-word list).
 """
 

@@ -1,29 +1,5 @@
-//! The memory allocator for programs that run navab's models.
-//!
-//! ```no_run
-//! navab_alloc::global_allocator!();
-//!
-//! fn main() {
-//!     navab_alloc::keep_freed_memory();
-//!     // ... load a model, embed, score ...
-//! }
-//! ```
-//!
-//! # Why
-//!
-//! candle allocates a fresh buffer for the output of every tensor operation. glibc's `malloc`
-//! serves the large ones (attention scores, MLP activations: megabytes each) with `mmap` and
-//! hands them back to the kernel on `free`, so the next operation faults in new pages that the
-//! kernel zeroes first. Embedding 100 BBC articles with all-MiniLM-L6-v2 took 3 million page
-//! faults and a third of the run in the kernel. mimalloc keeps freed memory in its own arenas,
-//! and with purging switched off ([`keep_freed_memory`]) it never returns it: the same run
-//! takes 800 faults and is about 25% faster (figures in `docs/benchmarks.md`).
-//!
-//! The cost: a process keeps its peak heap until it exits, which suits batch jobs (embedding a
-//! corpus, scoring a dataset) and long-lived servers with a steady working set.
-//!
-//! A library cannot choose the allocator of the program that uses it, so this is a crate of its
-//! own: binaries opt in with [`global_allocator!`].
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use mimalloc::MiMalloc;
 

@@ -1,5 +1,8 @@
 //! Statement embeddings and their k nearest neighbours by cosine similarity.
 
+use navab_topics::knn::nearest_by_dot;
+use ndarray::ArrayView2;
+
 use crate::{Error, Result};
 
 /// L2-normalised statement embeddings, one row per statement, stored row-major.
@@ -204,119 +207,36 @@ fn sort_list(v: &mut [(u32, f32)]) {
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
 }
 
-/// Rows of `X_I` per tile; with `COLS_PER_TILE` it keeps the similarity tile at 2 MiB.
-const ROWS_PER_TILE: usize = 256;
-const COLS_PER_TILE: usize = 2048;
-
 /// Exact k nearest neighbours by cosine similarity, keeping only neighbours at or above
 /// `threshold`.
 ///
-/// The unit-length rows are multiplied tile by tile (`X_I · X_Jᵀ`, 256 x 2048 similarities at
-/// a time, by `matrixmultiply`'s cache-blocked SIMD `sgemm` on one thread), only tiles on or
-/// above the diagonal, each similarity offered to both rows' top-k lists. Deterministic for
-/// the same input on the same machine.
+/// The unit-length rows go through navab-topics' exact kNN
+/// ([`nearest_by_dot`](navab_topics::knn::nearest_by_dot)): tiled matrix products (`sgemm`, no
+/// `unsafe`) spread over rayon's threads, each row's top `k` taken from its own line of the
+/// tile. Deterministic for the same input on the same machine, whatever the thread count.
 ///
 /// # Complexity
-/// `O(n² · dim / 2)` multiply-adds and `O(n · k + 256 · 2048)` memory: exact kNN is quadratic.
-/// At 26,000 x 384 that is 1.3·10¹¹ multiply-adds, a few seconds on one AVX2 core. For larger
-/// corpora pass an approximate index's lists to [`Neighbours::from_lists`].
+/// `O(n² · dim)` multiply-adds and `O(n · k)` memory plus one tile of about 8 M floats per
+/// thread: exact kNN is quadratic. At 26,000 x 384 that is 2.6·10¹¹ multiply-adds, a few
+/// seconds on a few AVX2 cores. For larger corpora pass an approximate index's lists to
+/// [`Neighbours::from_lists`].
 pub fn knn_exact(embeddings: &Embeddings, k: usize, threshold: f32) -> Neighbours {
     let n = embeddings.len();
-    let dim = embeddings.dim();
-    let mut tops: Vec<TopK> = (0..n).map(|_| TopK::new(k, threshold)).collect();
     if n == 0 || k == 0 {
         return Neighbours {
             lists: vec![Vec::new(); n],
         };
     }
-    let data = &embeddings.data;
-    let mut tile = vec![0.0f32; ROWS_PER_TILE * COLS_PER_TILE];
-    for i0 in (0..n).step_by(ROWS_PER_TILE) {
-        let rows = ROWS_PER_TILE.min(n - i0);
-        for j0 in (i0..n).step_by(COLS_PER_TILE) {
-            let cols = COLS_PER_TILE.min(n - j0);
-            gram_tile(data, dim, i0, rows, j0, cols, &mut tile);
-            for r in 0..rows {
-                let i = i0 + r;
-                let line = &tile[r * cols..(r + 1) * cols];
-                // Only j > i: the diagonal tile holds each pair twice and i itself.
-                let start = (i + 1).saturating_sub(j0);
-                for (c, &s) in line.iter().enumerate().skip(start) {
-                    if s >= threshold {
-                        let j = j0 + c;
-                        tops[i].offer(j as u32, s);
-                        tops[j].offer(i as u32, s);
-                    }
-                }
-            }
-        }
-    }
+    let rows =
+        ArrayView2::from_shape((n, embeddings.dim), &embeddings.data).expect("n * dim values");
+    // Negated similarity as the dissimilarity: ascending (-s, j) is descending s, ties by index,
+    // and -(-s) gives back the very same similarity.
+    let lists = nearest_by_dot(rows, k, |_, _, s| (s >= threshold).then_some(-s));
     Neighbours {
-        lists: tops.into_iter().map(TopK::into_sorted).collect(),
-    }
-}
-
-/// `tile[r * cols + c] = <row i0 + r, row j0 + c>` for `r < rows`, `c < cols`.
-///
-/// ndarray's `general_mat_mul` runs matrixmultiply's packed sgemm kernel on these views, so the
-/// tile costs what a hand-called sgemm would, without `unsafe` here.
-fn gram_tile(
-    data: &[f32],
-    dim: usize,
-    i0: usize,
-    rows: usize,
-    j0: usize,
-    cols: usize,
-    tile: &mut [f32],
-) {
-    use ndarray::{linalg::general_mat_mul, ArrayView2, ArrayViewMut2};
-    let a = ArrayView2::from_shape((rows, dim), &data[i0 * dim..(i0 + rows) * dim])
-        .expect("rows * dim values");
-    let b = ArrayView2::from_shape((cols, dim), &data[j0 * dim..(j0 + cols) * dim])
-        .expect("cols * dim values");
-    let mut c = ArrayViewMut2::from_shape((rows, cols), &mut tile[..rows * cols])
-        .expect("rows * cols values");
-    general_mat_mul(1.0, &a, &b.t(), 0.0, &mut c);
-}
-
-/// The best `k` of the offers, by (similarity desc, index asc).
-struct TopK {
-    k: usize,
-    threshold: f32,
-    items: Vec<(u32, f32)>,
-}
-
-impl TopK {
-    fn new(k: usize, threshold: f32) -> Self {
-        Self {
-            k,
-            threshold,
-            items: Vec::new(),
-        }
-    }
-
-    #[inline]
-    fn offer(&mut self, j: u32, s: f32) {
-        if s < self.threshold {
-            return;
-        }
-        if self.items.len() == self.k {
-            let &(wj, ws) = self.items.last().expect("k >= 1");
-            if s < ws || (s == ws && j > wj) {
-                return;
-            }
-            self.items.pop();
-        }
-        let pos = self
-            .items
-            .iter()
-            .position(|&(oj, os)| s > os || (s == os && j < oj))
-            .unwrap_or(self.items.len());
-        self.items.insert(pos, (j, s));
-    }
-
-    fn into_sorted(self) -> Vec<(u32, f32)> {
-        self.items
+        lists: lists
+            .into_iter()
+            .map(|list| list.into_iter().map(|(d, j)| (j, -d)).collect())
+            .collect(),
     }
 }
 
@@ -342,7 +262,7 @@ mod tests {
 
     #[test]
     fn exact_knn_matches_brute_force_across_tiles() {
-        // More rows than one tile in both directions, so tile edges and the diagonal are hit.
+        // More rows than one tile, so tile edges are hit.
         let rows = lcg_rows(2300, 7, 42);
         let e = Embeddings::from_rows(&rows).unwrap();
         let k = 5;

@@ -17,23 +17,24 @@
 //! isolated pair (statement, reverse) would be a 1:1 tie, settled by input order alone.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use navab_conflict::{
     reduce_conflicts, Article, ConflictOutcome, ConflictParams, Corpus, OracleJudge, Statement,
 };
+use navab_core::hash::fnv1a;
 use navab_core::{read_navab_file, Nation, ReadOptions, StatementSet, Triple};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-const DATA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/navab-hk-sample"
-);
+/// The real data this file tests on (`NAVAB_DATA_DIR`, see `navab_core::testing`).
+fn data() -> std::path::PathBuf {
+    navab_core::testing::data_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+        .join("navab-hk-sample")
+}
 const DIM: usize = 4096;
 
 fn read_pool() -> Vec<Triple> {
-    let dir = PathBuf::from(DATA);
+    let dir = data();
     assert!(dir.is_dir(), "real data not found at {}", dir.display());
     let mut triples = Vec::new();
     for set in [StatementSet::Official, StatementSet::Quoted] {
@@ -52,13 +53,8 @@ fn trigram_embedding(text: &str) -> Vec<f32> {
     let chars: Vec<char> = format!(" {} ", text.to_lowercase()).chars().collect();
     let mut v = vec![0.0f32; DIM];
     for w in chars.windows(3) {
-        let mut h: u64 = 0xcbf29ce484222325;
-        for c in w {
-            for b in (*c as u32).to_le_bytes() {
-                h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
-            }
-        }
-        v[(h % DIM as u64) as usize] += 1.0;
+        let bytes: Vec<u8> = w.iter().flat_map(|&c| (c as u32).to_le_bytes()).collect();
+        v[(fnv1a(&bytes) % DIM as u64) as usize] += 1.0;
     }
     if v.iter().all(|&x| x == 0.0) {
         v[0] = 1.0;
@@ -137,6 +133,7 @@ fn run(p: &Planted) -> ConflictOutcome {
 
 #[test]
 fn planted_reverses_are_removed() {
+    navab_core::real_data!("navab-hk-sample");
     for seed in [1u64, 2, 3] {
         let p = plant(0.3, seed);
         let out = run(&p);
@@ -180,6 +177,7 @@ fn planted_reverses_are_removed() {
 
 #[test]
 fn same_input_gives_the_same_report_bytes() {
+    navab_core::real_data!("navab-hk-sample");
     let p = plant(0.3, 7);
     let first = run(&p).report.to_json();
     let second = run(&plant(0.3, 7)).report.to_json();

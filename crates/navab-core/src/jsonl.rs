@@ -19,7 +19,18 @@ use crate::types::{Nation, StatementSet, Triple};
 pub(crate) fn read_jsonl<T>(
     path: &Path,
     options: &ReadOptions,
+    convert: impl FnMut(&Value, usize) -> std::result::Result<T, Fault>,
+) -> Result<Loaded<T>> {
+    read_jsonl_until(path, options, convert, |_| false)
+}
+
+/// As [`read_jsonl`], but stops reading, without looking at the rest of the file, as soon as
+/// `enough(items so far)` says so after a good record.
+pub(crate) fn read_jsonl_until<T>(
+    path: &Path,
+    options: &ReadOptions,
     mut convert: impl FnMut(&Value, usize) -> std::result::Result<T, Fault>,
+    mut enough: impl FnMut(&[T]) -> bool,
 ) -> Result<Loaded<T>> {
     let mut reader = BufReader::new(File::open(path).map_err(io_error(path))?);
     let mut loaded = Loaded::default();
@@ -48,7 +59,12 @@ pub(crate) fn read_jsonl<T>(
                 .map_err(|e| Fault::record(format!("not valid JSON: {}", describe_json_error(&e)))),
         };
         match parsed.and_then(|value| convert(&value, line_number)) {
-            Ok(item) => loaded.items.push(item),
+            Ok(item) => {
+                loaded.items.push(item);
+                if enough(&loaded.items) {
+                    break;
+                }
+            }
             Err(fault) => loaded.reject(options, fault.at(path, index, Some(line_number)))?,
         }
         index += 1;

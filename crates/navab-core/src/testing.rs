@@ -84,6 +84,22 @@ pub fn locate_real_data(manifest_dir: &Path, relative: &str) -> RealData {
     }
 }
 
+/// The path of a real data set, or `None` after printing to stderr why the caller skips; panics
+/// (fails the test) when it is missing and `NAVAB_REQUIRE_REAL_DATA=1`.
+pub fn real_data_or_skip(manifest_dir: &Path, relative: &str) -> Option<PathBuf> {
+    match locate_real_data(manifest_dir, relative) {
+        RealData::Found(path) => Some(path),
+        RealData::Skip(why) => {
+            // Straight to the process's stderr: the test harness captures `eprintln!` of
+            // passing tests, and a skip must be seen.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "skipped: {why}");
+            None
+        }
+        RealData::Missing(why) => panic!("{why}"),
+    }
+}
+
 /// The path of a real data set for a test, or an early return that says why the test skipped.
 ///
 /// `real_data!("bbc-news.jsonl")` returns from a test function that returns `()`;
@@ -95,16 +111,12 @@ macro_rules! real_data {
         $crate::real_data!($relative, else ())
     };
     ($relative:expr, else $ret:expr) => {
-        match $crate::testing::locate_real_data(
+        match $crate::testing::real_data_or_skip(
             ::std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
             $relative,
         ) {
-            $crate::testing::RealData::Found(path) => path,
-            $crate::testing::RealData::Skip(why) => {
-                eprintln!("skipped: {why}");
-                return $ret;
-            }
-            $crate::testing::RealData::Missing(why) => panic!("{why}"),
+            Some(path) => path,
+            None => return $ret,
         }
     };
 }

@@ -13,14 +13,15 @@ use navab_core::{
 };
 use serde_json::Value;
 
-/// The shared data sits beside the repository: `<repo>/../shared/data`.
+/// The real sample (`NAVAB_DATA_DIR`, see `navab_core::testing`); each test skips without it.
 fn sample_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/navab-hk-sample");
+    let dir = navab_core::testing::data_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .join("navab-hk-sample");
     assert!(
         dir.join("official_statement_result.json").is_file()
             && dir.join("human_statement_result.json").is_file(),
         "the NaVAB sample is missing: expected {}/{{official,human}}_statement_result.json \
-         (the shared data directory beside the repository, <repo>/../shared/data)",
+         (set NAVAB_DATA_DIR)",
         dir.display()
     );
     dir
@@ -93,6 +94,7 @@ fn of_set(triples: &[Triple], set: StatementSet) -> Vec<&Triple> {
 
 #[test]
 fn all_75_sample_records_load_with_the_fields_of_the_json() {
+    navab_core::real_data!("navab-hk-sample");
     let loaded = read_navab_dir(sample_dir(), &ReadOptions::strict()).unwrap();
     assert!(loaded.skipped.is_empty());
     assert_eq!(loaded.items.len(), 75);
@@ -116,6 +118,7 @@ fn all_75_sample_records_load_with_the_fields_of_the_json() {
 
 #[test]
 fn files_and_folders_read_with_a_nation_the_caller_names() {
+    navab_core::real_data!("navab-hk-sample");
     for set in StatementSet::ALL {
         let loaded = read_navab_file(
             sample_dir().join(set.file_name()),
@@ -173,6 +176,7 @@ fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 #[test]
 fn the_sample_round_trips_through_the_published_layout() {
+    navab_core::real_data!("navab-hk-sample");
     let triples = sample_over_three_nations();
     let dataset = tempfile::tempdir().unwrap();
     write_navab_dir(dataset.path(), &triples).unwrap();
@@ -251,6 +255,7 @@ fn the_sample_round_trips_through_the_published_layout() {
 
 #[test]
 fn the_sample_round_trips_through_jsonl() {
+    navab_core::real_data!("navab-hk-sample");
     let triples = sample_over_three_nations();
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first.jsonl");

@@ -4,17 +4,17 @@
 //!
 //! ```text
 //! cargo run --release -p navab-embed --example embed_corpus -- \
-//!     --corpus ../shared/data/bbc-news.jsonl --out /tmp/bbc/articles
+//!     --corpus PATH/TO/bbc-news.jsonl --out /tmp/bbc/articles
 //! cargo run --release -p navab-embed --example embed_corpus -- \
-//!     --corpus ../shared/data/bbc-news.jsonl --paragraphs --out /tmp/bbc/paragraphs
+//!     --corpus PATH/TO/bbc-news.jsonl --paragraphs --out /tmp/bbc/paragraphs
 //! ```
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use navab_core::{CorpusReader, ReadOptions};
 use navab_embed::{CachedEmbedder, EmbedOptions, Embedder, SentenceEmbedder};
 
 #[derive(Parser)]
@@ -73,56 +73,16 @@ navab_alloc::global_allocator!();
 fn main() -> anyhow::Result<()> {
     navab_alloc::keep_freed_memory();
     let args = Args::parse();
-    let file = std::fs::File::open(&args.corpus)
-        .with_context(|| format!("opening {}", args.corpus.display()))?;
+    let loaded = CorpusReader::new(&args.text_field)
+        .label(&args.label_field)
+        .paragraphs(args.paragraphs)
+        .limit(args.limit)
+        .read(&args.corpus, &ReadOptions::strict())?;
     let (mut ids, mut labels, mut texts) = (Vec::new(), Vec::new(), Vec::new());
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: serde_json::Value = serde_json::from_str(&line)
-            .with_context(|| format!("{} line {}: not JSON", args.corpus.display(), n + 1))?;
-        let Some(text) = value.get(&args.text_field).and_then(|v| v.as_str()) else {
-            bail!(
-                "{} line {}: no string field `{}`",
-                args.corpus.display(),
-                n + 1,
-                args.text_field
-            );
-        };
-        let id = value
-            .get("id")
-            .and_then(|v| v.as_str())
-            .map_or_else(|| format!("line{}", n + 1), str::to_string);
-        let label = value
-            .get(&args.label_field)
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
-        if args.paragraphs {
-            for (p, para) in text
-                .split("\n\n")
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .enumerate()
-            {
-                ids.push(format!("{id}#p{p}"));
-                labels.push(label.clone());
-                texts.push(para.to_string());
-            }
-        } else {
-            ids.push(id);
-            labels.push(label);
-            texts.push(text.to_string());
-        }
-        if args.limit.is_some_and(|l| ids.len() >= l) {
-            break;
-        }
-    }
-    if let Some(limit) = args.limit {
-        ids.truncate(limit);
-        labels.truncate(limit);
-        texts.truncate(limit);
+    for doc in loaded.items {
+        ids.push(doc.id);
+        labels.push(doc.label);
+        texts.push(doc.text);
     }
     let options = EmbedOptions {
         device: navab_lm::parse_device(&args.device)?,

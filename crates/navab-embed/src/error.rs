@@ -30,11 +30,9 @@ pub enum Error {
     #[error("tokenizer: {0}")]
     Tokenizer(String),
     /// A tensor operation failed (weights missing or of the wrong shape, device errors).
+    #[cfg(feature = "local")]
     #[error("model: {0}")]
     Candle(#[from] candle_core::Error),
-    /// Device or dtype selection failed.
-    #[error(transparent)]
-    Lm(#[from] navab_lm::Error),
     /// An option is out of range.
     #[error("invalid option {name} = {value}: {reason}")]
     InvalidOption {

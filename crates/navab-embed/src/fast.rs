@@ -14,7 +14,7 @@
 
 use candle_core::{Module, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
-use navab_lm::kernels::{AddLayerNorm, BiasGelu, MaskedSoftmax, SplitHeads};
+use navab_kernels::{AddLayerNorm, BiasGelu, MaskedSoftmax, SplitHeads};
 
 /// What the fast path needs from `config.json`.
 #[derive(serde::Deserialize)]

@@ -1,39 +1,19 @@
-//! Sentence embeddings for NaVAB: the [`Embedder`] seam and a candle implementation of
-//! sentence-transformers models.
-//!
-//! ```no_run
-//! use navab_embed::{CachedEmbedder, EmbedOptions, Embedder, SentenceEmbedder};
-//!
-//! # fn main() -> navab_embed::Result<()> {
-//! // A sentence-transformers directory, e.g. fetched by `scripts/fetch-models.sh minilm`.
-//! let model = SentenceEmbedder::load("models/all-MiniLM-L6-v2", EmbedOptions::default())?;
-//! let model = CachedEmbedder::open(model, "runs/cache/minilm.emb")?;
-//! let vectors = model.embed(&["a cat sits on the mat", "a cat sits on a rug"])?;
-//! let cosine: f32 = vectors.row(0).dot(&vectors.row(1)); // rows are unit length
-//! assert!(cosine > 0.5);
-//! # Ok(()) }
-//! ```
-//!
-//! [`SentenceEmbedder`] reads what the directory says: `modules.json` (Transformer, Pooling,
-//! Normalize), `1_Pooling/config.json` (mean, CLS, max or mean-sqrt-len pooling),
-//! `sentence_bert_config.json` (maximum sequence length), and `config.json` for the BERT family
-//! or XLM-RoBERTa. Texts are tokenised in parallel, sorted by length and batched so padding
-//! stays small, truncated to the model's limit, and optionally cut to their first N
-//! characters first (the authors of NaVAB cut at 3,000).
-//!
-//! # Features
-//! - `cuda`: run on an NVIDIA GPU (`navab_lm::parse_device("cuda")`).
-//! - `hub`: the optional hub path of `navab-lm`.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
 mod config;
 mod error;
+#[cfg(feature = "local")]
 mod fast;
+#[cfg(feature = "local")]
 mod model;
 
 pub use cache::{CacheStats, CachedEmbedder};
 pub use config::{Family, Pooling, StConfig};
 pub use error::{Error, Result};
+#[cfg(feature = "local")]
+#[cfg_attr(docsrs, doc(cfg(feature = "local")))]
 pub use model::{EmbedOptions, SentenceEmbedder};
 pub use ndarray::Array2;
 

@@ -14,6 +14,8 @@ use crate::{Embedder, Error, Result};
 
 /// Options of [`SentenceEmbedder::load`]. `Default` gives what sentence-transformers does:
 /// CPU, f32, batches of 32, the directory's own maximum length, pooling and normalisation.
+///
+/// Available with the crate feature `local`.
 #[derive(Debug, Clone)]
 pub struct EmbedOptions {
     /// Where the model runs (`navab_lm::parse_device("cuda")` with the `cuda` feature).
@@ -86,6 +88,8 @@ enum Encoder {
 }
 
 /// A sentence-transformers model run with candle: tokenizer, transformer, pooling and optional
+///
+/// Available with the crate feature `local`.
 /// L2 normalisation, as described by the model directory.
 pub struct SentenceEmbedder {
     encoder: Encoder,

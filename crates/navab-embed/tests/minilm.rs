@@ -7,10 +7,8 @@ use std::path::{Path, PathBuf};
 use navab_embed::{EmbedOptions, Embedder, Pooling, SentenceEmbedder};
 
 fn model_dir() -> PathBuf {
-    let root = std::env::var_os("NAVAB_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
-    let dir = root.join("all-MiniLM-L6-v2");
+    let dir = navab_core::testing::models_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .join("all-MiniLM-L6-v2");
     assert!(
         dir.join("model.safetensors").is_file(),
         "{} is missing: run `scripts/fetch-models.sh` first",
@@ -59,10 +57,7 @@ fn matches_sentence_transformers() {
 
 #[test]
 fn bbc_articles_cluster_by_category() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/bbc-news.jsonl"
-    );
+    let path = navab_core::real_data!("bbc-news.jsonl");
     let corpus = std::fs::read_to_string(path).unwrap();
     // Six articles from each of two categories (the first of each in file order).
     let mut picked: Vec<(String, String)> = Vec::new();

@@ -18,7 +18,7 @@ pub enum Error {
     /// The local model failed.
     #[cfg(feature = "local")]
     #[error(transparent)]
-    Model(#[from] navab_lm::Error),
+    Model(navab_lm::Error),
 
     // ---- Any other backend. ----
     /// A scorer backend failed (server error, bad reply), or returned scores that cannot be
@@ -38,9 +38,18 @@ pub enum Error {
         message: String,
     },
 
-    /// A method name, option or input that cannot be used.
+    /// A method name or option that cannot be used.
     #[error("{0}")]
     InvalidOptions(String),
+
+    /// Input a scorer cannot take: an empty prompt, one past the model's context, an unknown
+    /// token id. A server answers 400 with this message.
+    #[error("{0}")]
+    InvalidInput(String),
+
+    /// A request a scorer does not support (e.g. token-id prompts). A server answers 400.
+    #[error("not supported by this backend: {0}")]
+    Unsupported(String),
 
     /// Results could not be serialised to JSON.
     #[error("serialising {what}: {source}")]
@@ -59,6 +68,24 @@ pub enum Error {
         /// What the OS said.
         source: std::io::Error,
     },
+}
+
+#[cfg(feature = "local")]
+impl From<navab_lm::Error> for Error {
+    /// Input the model refuses stays [`Error::InvalidInput`] (a server answers 400 to it).
+    fn from(error: navab_lm::Error) -> Self {
+        match error {
+            navab_lm::Error::InvalidInput(message) => Error::InvalidInput(message),
+            other => Error::Model(other),
+        }
+    }
+}
+
+#[cfg(feature = "local")]
+impl From<candle_core::Error> for Error {
+    fn from(error: candle_core::Error) -> Self {
+        Error::Model(navab_lm::Error::from(error))
+    }
 }
 
 /// The crate's `Result`.

@@ -25,9 +25,12 @@
 //! The order of the two references is drawn per item from [`AjOptions::seed`] and the item id
 //! (so it does not depend on the order of the items) and recorded, and the summary reports how
 //! often the judge picked A whatever it held: a judge with a position bias shows itself.
+//!
+//! Available with the crate feature `judge`.
 
 use std::collections::BTreeMap;
 
+use navab_core::hash::fnv1a;
 use navab_core::PreferenceItem;
 use navab_llm::steps::{AnswerJudgment, Verdict};
 use navab_llm::{run_step, ChatMessage, ChatModel, ChatRequest, Sampling, StepOutcome};
@@ -111,11 +114,7 @@ pub struct AjRun {
 /// depend on item order and is the same on every run.
 pub fn statement_first(seed: u64, item_id: &str) -> bool {
     // FNV-1a over the id, then splitmix64 with the seed.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in item_id.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    let mut z = h ^ seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = fnv1a(item_id.as_bytes()) ^ seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     (z ^ (z >> 31)) & 1 == 0

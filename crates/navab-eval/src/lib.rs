@@ -36,34 +36,43 @@
 //! JSON, CSV and a Markdown table shaped like the paper's Table 2; two runs give identical bytes.
 //!
 //! # Features
-//! - `local` (default): [`LocalScorer`], in-process scoring with `navab-lm` (candle). Without
-//!   it, the crate depends on no ML library; implement [`Scorer`] for your own backend.
+//! - `local` (default): [`LocalScorer`], in-process scoring with `navab-lm` (candle), for both
+//!   seams. Without it, the crate depends on no ML library; implement [`Scorer`] (continuations)
+//!   or [`PromptScorer`] (every prompt token, what `navab-server` serves) for your own backend,
+//!   and check it with [`testing::check_prompt_scorer`].
 //! - `remote`: `RemoteScorer`, scoring through any OpenAI-compatible server that offers
 //!   `/v1/completions` with `echo` and `logprobs` (vLLM, `navab-server`), over reqwest with
 //!   rustls. Needs no ML library either.
 //! - `cuda`: GPU scoring.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 mod evaluate;
 #[cfg(feature = "judge")]
+#[cfg_attr(docsrs, doc(cfg(feature = "judge")))]
 pub mod judge;
 #[cfg(feature = "local")]
 mod local;
 mod method;
+pub mod prompt;
 #[cfg(feature = "remote")]
 mod remote;
 mod report;
 mod scorer;
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use evaluate::{evaluate, evaluate_triples, EvalOptions, EvalRun, ItemFailure, ItemRecord};
 #[cfg(feature = "local")]
+#[cfg_attr(docsrs, doc(cfg(feature = "local")))]
 pub use local::LocalScorer;
 pub use method::{
     is_swapped, AbOrder, Decision, ItemOutcome, Method, OptionScore, Perplexity, Plan,
     PlannedDecision, PlannedOption,
 };
+pub use prompt::{Prompt, PromptLogprobs, PromptScorer, ScoreOptions, TokenLogprob};
 #[cfg(feature = "remote")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote")))]
 pub use remote::{RemoteScorer, RemoteScorerConfig};
 pub use report::{
     group_by, table2_markdown, wilson_interval, write_reports, GroupReport, Rate, Spread, Summary,

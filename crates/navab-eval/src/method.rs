@@ -22,6 +22,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use navab_core::hash::fnv1a;
 use navab_core::PreferenceItem;
 
 use crate::scorer::{LogLikelihood, ScoreRequest};
@@ -393,14 +394,6 @@ impl FromStr for Method {
         };
         Ok(method)
     }
-}
-
-/// 64-bit FNV-1a (Fowler–Noll–Vo), written out so that it is stable across platforms and Rust
-/// versions (`std`'s `DefaultHasher` promises neither).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 /// MurmurHash3's 64-bit finaliser: spreads every input bit over every output bit.
@@ -806,14 +799,6 @@ mod tests {
             }
         }
         assert!(seen_a && seen_b, "20 ids all on one side");
-    }
-
-    #[test]
-    fn fnv1a_matches_the_reference_vectors() {
-        // From the FNV reference test suite (64-bit FNV-1a).
-        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
     }
 
     #[test]

@@ -14,6 +14,8 @@ use crate::{Error, Result};
 /// [`RemoteScorerConfig::new`] gives the defaults: 8 prompts per HTTP request, 4 requests in
 /// flight, a 300 s timeout per request, 3 retries on 429, 5xx and connection failures, and one
 /// generated token per prompt (see [`generated_tokens`](Self::generated_tokens)).
+///
+/// Available with the crate feature `remote`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteScorerConfig {
     /// The server's base URL (`http://127.0.0.1:8000/v1`), or its full completions URL (ending
@@ -131,6 +133,8 @@ impl RemoteScorerConfig {
 /// println!("{:.3}", ll[0].continuation_logprob);
 /// # Ok(()) }
 /// ```
+///
+/// Available with the crate feature `remote`.
 #[derive(Debug)]
 pub struct RemoteScorer {
     config: RemoteScorerConfig,

@@ -151,10 +151,7 @@ impl ChatModel for ExactJudge {
 
 #[test]
 fn real_sample_with_known_answers() {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/navab-hk-sample"
-    );
+    let dir = navab_core::real_data!("navab-hk-sample");
     let triples = read_navab_nation_dir(dir, Nation::China, &ReadOptions::default())
         .unwrap()
         .items;

@@ -44,6 +44,8 @@
 //! also called on drop): a power cut may lose the last lines, which are then made again.
 //!
 //! File I/O is synchronous: one small append per miss, nothing next to a model call.
+//!
+//! Available with the crate feature `cache`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -1,6 +1,6 @@
-//! The crate's error type.
+//! The crate's error types, and the step names they cite.
 
-use crate::step::ParseError;
+use std::fmt;
 
 /// Everything that can go wrong calling a chat model or reading its reply.
 #[derive(Debug, thiserror::Error)]
@@ -73,3 +73,79 @@ pub enum Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The pipeline's LLM steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StepName {
+    /// Topic label of at most five words (Section 3.2, Step V).
+    TopicLabel,
+    /// InsTag tags for an outlier document (Section 3.2, Step IV).
+    Tagging,
+    /// Is the statement value-related? (Section 3.3.)
+    ValueScreening,
+    /// Value statements from a news article (Section 3.4, Step I).
+    StatementExtraction,
+    /// Who said the statement (Section 3.4, Step III).
+    SourceJudgment,
+    /// The `<Q, S, RS>` triple (Section 3.4, Step IV).
+    TripleConstruction,
+    /// Which reference an answer is closer to (Section 4.1, AJ).
+    AnswerJudgment,
+    /// Do two statements agree or conflict? (Section 3.4, Step II, Conflict Reduction.)
+    RelationJudgment,
+}
+
+impl StepName {
+    /// Lower-case name, e.g. `source_judgment`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepName::TopicLabel => "topic_label",
+            StepName::Tagging => "tagging",
+            StepName::ValueScreening => "value_screening",
+            StepName::StatementExtraction => "statement_extraction",
+            StepName::SourceJudgment => "source_judgment",
+            StepName::TripleConstruction => "triple_construction",
+            StepName::AnswerJudgment => "answer_judgment",
+            StepName::RelationJudgment => "relation_judgment",
+        }
+    }
+}
+
+impl fmt::Display for StepName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A reply that a step's parser could not read. Keeps the raw reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{step}: reply not understood: {reason}; raw reply: {}", preview(raw))]
+pub struct ParseError {
+    /// The step whose reply it was.
+    pub step: StepName,
+    /// What was missing or wrong.
+    pub reason: String,
+    /// The reply, unchanged.
+    pub raw: String,
+}
+
+impl ParseError {
+    /// A parse error of `step` for `raw`.
+    pub fn new(step: StepName, reason: impl Into<String>, raw: &str) -> Self {
+        Self {
+            step,
+            reason: reason.into(),
+            raw: raw.to_string(),
+        }
+    }
+}
+
+fn preview(raw: &str) -> String {
+    const MAX: usize = 160;
+    let mut out: String = raw.chars().take(MAX).collect();
+    if raw.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    format!("{out:?}")
+}

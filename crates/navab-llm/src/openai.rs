@@ -62,6 +62,8 @@
 //!
 //! Feature `openai` speaks plain HTTP, which is what local servers use and keeps the build
 //! free of a TLS stack; feature `openai-tls` adds rustls for `https://` endpoints.
+//!
+//! Available with the crate feature `openai`.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -19,17 +19,18 @@
 //! ```
 //!
 //! The runner needs no particular async runtime: it drives at most `concurrency` step futures
-//! at once on the task that awaits it (a `FuturesUnordered` refilled as calls finish). Its
+//! at once on the task that awaits it ([`run_bounded`], refilled as calls finish). Its
 //! future is `Send` when the model, inputs, outputs and callback are, so a stage can be
 //! `tokio::spawn`ed. The model decides
 //! where the I/O happens; [`OpenAiChatModel`](crate::openai::OpenAiChatModel), for one, also
 //! bounds its own in-flight requests.
+//!
+//! Available with the crate feature `stage`.
 
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
-
 use crate::chat::ChatModel;
+use crate::exec::run_bounded;
 use crate::step::{run_step, Step, StepOutcome};
 
 /// Counts of a stage, also passed to the progress callback as it goes.
@@ -56,14 +57,6 @@ impl StageSummary {
             StepOutcome::CallFailed { .. } => self.call_failed += 1,
         }
     }
-}
-
-async fn step_at<M, S>(model: &M, index: usize, input: &S) -> (usize, StepOutcome<S::Output>)
-where
-    M: ChatModel + ?Sized,
-    S: Step,
-{
-    (index, run_step(model, input).await)
 }
 
 /// What [`run_stage`] returns.
@@ -103,27 +96,14 @@ where
         total: inputs.len(),
         ..StageSummary::default()
     };
-    let mut slots: Vec<Option<StepOutcome<S::Output>>> =
-        std::iter::repeat_with(|| None).take(inputs.len()).collect();
-    // Unordered so that one slow call does not stall the others; slots restore the order. A
-    // named `async fn` (not a closure returning an async block) keeps the future `Send`.
-    let mut waiting = inputs.iter().enumerate();
-    let mut in_flight = FuturesUnordered::new();
-    for (index, input) in waiting.by_ref().take(concurrency.max(1)) {
-        in_flight.push(step_at(model, index, input));
-    }
-    while let Some((index, outcome)) = in_flight.next().await {
-        if let Some((next, input)) = waiting.next() {
-            in_flight.push(step_at(model, next, input));
-        }
-        summary.record(&outcome);
-        slots[index] = Some(outcome);
+    // Collected, not a lazy `map`: a closure type held across the await would make the
+    // compiler lose the future's `Send`. Step futures do nothing until polled.
+    let steps: Vec<_> = inputs.iter().map(|input| run_step(model, input)).collect();
+    let outcomes = run_bounded(steps, concurrency, |_, outcome| {
+        summary.record(outcome);
         progress(&summary);
-    }
-    let outcomes = slots
-        .into_iter()
-        .map(|slot| slot.expect("every input is pushed once and yields once"))
-        .collect();
+    })
+    .await;
     StageRun {
         outcomes,
         summary,

@@ -1,76 +1,7 @@
-//! The [`Step`] trait, parse errors, and the step runner.
-
-use std::fmt;
+//! The [`Step`] trait and the step runner.
 
 use crate::chat::{ChatMessage, ChatModel, ChatRequest, Sampling};
-use crate::error::{Error, Result};
-
-/// The pipeline's LLM steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum StepName {
-    /// Topic label of at most five words (Section 3.2, Step V).
-    TopicLabel,
-    /// InsTag tags for an outlier document (Section 3.2, Step IV).
-    Tagging,
-    /// Is the statement value-related? (Section 3.3.)
-    ValueScreening,
-    /// Value statements from a news article (Section 3.4, Step I).
-    StatementExtraction,
-    /// Who said the statement (Section 3.4, Step III).
-    SourceJudgment,
-    /// The `<Q, S, RS>` triple (Section 3.4, Step IV).
-    TripleConstruction,
-    /// Which reference an answer is closer to (Section 4.1, AJ).
-    AnswerJudgment,
-    /// Do two statements agree or conflict? (Section 3.4, Step II, Conflict Reduction.)
-    RelationJudgment,
-}
-
-impl StepName {
-    /// Lower-case name, e.g. `source_judgment`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepName::TopicLabel => "topic_label",
-            StepName::Tagging => "tagging",
-            StepName::ValueScreening => "value_screening",
-            StepName::StatementExtraction => "statement_extraction",
-            StepName::SourceJudgment => "source_judgment",
-            StepName::TripleConstruction => "triple_construction",
-            StepName::AnswerJudgment => "answer_judgment",
-            StepName::RelationJudgment => "relation_judgment",
-        }
-    }
-}
-
-impl fmt::Display for StepName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A reply that a step's parser could not read. Keeps the raw reply.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{step}: reply not understood: {reason}; raw reply: {}", preview(raw))]
-pub struct ParseError {
-    /// The step whose reply it was.
-    pub step: StepName,
-    /// What was missing or wrong.
-    pub reason: String,
-    /// The reply, unchanged.
-    pub raw: String,
-}
-
-impl ParseError {
-    /// A parse error of `step` for `raw`.
-    pub fn new(step: StepName, reason: impl Into<String>, raw: &str) -> Self {
-        Self {
-            step,
-            reason: reason.into(),
-            raw: raw.to_string(),
-        }
-    }
-}
+use crate::error::{Error, ParseError, Result, StepName};
 
 /// A few-shot conversation: the system prompt, each worked example as a user turn and the
 /// assistant's reply, then the real question. Every step's prompt has this shape.
@@ -86,15 +17,6 @@ pub(crate) fn few_shot(
     }
     messages.push(ChatMessage::user(question));
     messages
-}
-
-fn preview(raw: &str) -> String {
-    const MAX: usize = 160;
-    let mut out: String = raw.chars().take(MAX).collect();
-    if raw.chars().nth(MAX).is_some() {
-        out.push('…');
-    }
-    format!("{out:?}")
 }
 
 /// One LLM step: an input that knows its prompt and how to read the reply.

@@ -1,15 +1,16 @@
-//! Test doubles: a [`ScriptedChatModel`] that replays replies, and a tiny [`block_on`].
+//! Test doubles: a [`ScriptedChatModel`] that replays replies, and [`block_on`] (from
+//! [`exec`](crate::exec)) to drive it.
 //!
 //! For tests, examples and docs only: nothing here talks to a model.
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
+use std::sync::Mutex;
 
 use crate::chat::{BoxFuture, ChatModel, ChatRequest, ChatResponse};
 use crate::error::{Error, Result};
+
+/// Runs a future to completion on the current thread; see [`exec::block_on`](crate::exec::block_on).
+pub use crate::exec::block_on;
 
 /// One scripted answer.
 #[derive(Debug, Clone)]
@@ -108,28 +109,5 @@ impl ChatModel for ScriptedChatModel {
 
     fn model_id(&self) -> Option<&str> {
         Some("scripted")
-    }
-}
-
-struct ThreadWaker(Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Runs a future to completion on the current thread, parking between polls.
-///
-/// Enough for tests and docs without an async runtime; real programs use their own executor.
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(output) => return output,
-            Poll::Pending => thread::park(),
-        }
     }
 }

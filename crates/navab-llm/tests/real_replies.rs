@@ -1,19 +1,20 @@
 //! The parsers on real replies from the authors' pipeline (`../shared/data/navab-hk-sample`,
 //! read at test time, never copied into the repository).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use navab_llm::squash_whitespace as squash;
 use navab_llm::steps::{parse_source, parse_triple, parse_yes_no, Source};
 use serde_json::Value;
 
-const SAMPLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/navab-hk-sample"
-);
+/// The real data this file tests on (`NAVAB_DATA_DIR`, see `navab_core::testing`).
+fn sample() -> std::path::PathBuf {
+    navab_core::testing::data_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+        .join("navab-hk-sample")
+}
 
 fn records(file: &str) -> Vec<Value> {
-    let path: PathBuf = Path::new(SAMPLE).join(file);
+    let path: PathBuf = sample().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e} (the shared sample data must sit beside the repository)",
@@ -34,11 +35,12 @@ fn field<'v>(r: &'v Value, name: &str) -> &'v str {
 
 #[test]
 fn sample_path_resolves() {
+    navab_core::real_data!("navab-hk-sample");
+    let dir = sample();
     assert!(
-        Path::new(SAMPLE)
-            .join("official_statement_result.json")
-            .is_file(),
-        "{SAMPLE}"
+        dir.join("official_statement_result.json").is_file(),
+        "{}",
+        dir.display()
     );
 }
 
@@ -52,6 +54,7 @@ fn sample_path_resolves() {
 /// stored statement's first paragraph.
 #[test]
 fn triple_replies_parse_to_stored_q_s_rs() {
+    navab_core::real_data!("navab-hk-sample");
     let mut parsed = 0;
     let mut s_differs = Vec::new();
     for file in [
@@ -108,6 +111,7 @@ fn expected_source(stored: &str) -> Source {
 /// files) parses to the stored `source`: ` unknown` -> official, a name -> quoted.
 #[test]
 fn source_replies_parse_to_stored_source() {
+    navab_core::real_data!("navab-hk-sample");
     let mut n = 0;
     let (mut official, mut quoted) = (0, 0);
     for file in [
@@ -135,6 +139,7 @@ fn source_replies_parse_to_stored_source() {
 /// statements that passed screening.
 #[test]
 fn screening_replies_parse_to_yes() {
+    navab_core::real_data!("navab-hk-sample");
     let all = records("filtered_statement_result.json");
     assert_eq!(all.len(), 222);
     for (i, r) in all.iter().enumerate() {

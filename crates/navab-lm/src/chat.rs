@@ -12,6 +12,8 @@ use crate::{GenerateOptions, LanguageModel, StopReason, TemplateMessage};
 ///
 /// Generation runs on the calling thread inside the returned future (candle is synchronous):
 /// in an async server, call it from a blocking task (e.g. `tokio::task::spawn_blocking`).
+///
+/// Available with the crate feature `chat`.
 #[derive(Debug, Clone)]
 pub struct LocalChatModel {
     model: Arc<LanguageModel>,

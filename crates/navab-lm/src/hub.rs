@@ -1,4 +1,6 @@
 //! Optional download from the Hugging Face hub (feature `hub`).
+//!
+//! Available with the crate feature `hub`.
 
 use std::path::PathBuf;
 

@@ -1,8 +1,8 @@
 //! The input: a JSONL news corpus.
 
-use std::io::BufRead;
 use std::path::Path;
 
+use navab_core::{CorpusReader, ReadOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -40,9 +40,10 @@ pub struct SkippedLine {
     pub reason: String,
 }
 
-/// Reads a JSONL corpus: one object a line with a text field; `nation`, `source`, `date`,
-/// `place` and the label field are optional. Blank lines are ignored; a line that is not JSON,
-/// has no text, has an empty text or repeats an id is skipped and listed, never a panic.
+/// Reads a JSONL corpus with [`navab_core::CorpusReader`]: one object a line with a text field;
+/// `id`, `nation`, `source`, `date`, `place` and the label field are optional. Blank lines are
+/// ignored; a line that is not JSON, has no text, has an empty text or repeats an id is skipped
+/// and listed, never a panic. Text and fields are trimmed.
 ///
 /// # Errors
 /// The file cannot be read, or no usable document is left.
@@ -53,62 +54,44 @@ pub fn read_corpus(
     default_nation: &str,
     limit: Option<usize>,
 ) -> Result<(Vec<NewsDoc>, Vec<SkippedLine>)> {
-    let file = std::fs::File::open(path).map_err(Error::io(path))?;
-    let mut docs = Vec::new();
-    let mut skipped = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(Error::io(path))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let skip = |reason: String| SkippedLine {
-            line: n + 1,
-            reason,
-        };
-        let value: serde_json::Value = match serde_json::from_str(&line) {
-            Ok(v) => v,
-            Err(e) => {
-                skipped.push(skip(format!("not JSON: {e}")));
-                continue;
-            }
-        };
-        let field = |name: &str| {
-            value
-                .get(name)
-                .and_then(|v| v.as_str())
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
-        let Some(text) = field(text_field) else {
-            skipped.push(skip(format!("no non-empty string field `{text_field}`")));
-            continue;
-        };
-        let id = field("id").unwrap_or_else(|| format!("line{}", n + 1));
-        if !seen.insert(id.clone()) {
-            skipped.push(skip(format!("duplicate id {id:?}")));
-            continue;
-        }
-        docs.push(NewsDoc {
-            id,
-            text,
-            nation: field("nation").unwrap_or_else(|| default_nation.to_string()),
-            source: field("source"),
-            date: field("date"),
-            place: field("place"),
-            label: label_field.and_then(field),
-        });
-        if limit.is_some_and(|l| docs.len() >= l) {
-            break;
-        }
-    }
-    if docs.is_empty() {
+    let mut reader = CorpusReader::new(text_field).limit(limit);
+    reader.label_field = label_field.map(str::to_string);
+    let loaded = reader
+        .read(path, &ReadOptions::lenient())
+        .map_err(|e| match e {
+            navab_core::Error::Io { path, source } => Error::Io { path, source },
+            other => Error::Core(other),
+        })?;
+    let skipped: Vec<SkippedLine> = loaded
+        .skipped
+        .into_iter()
+        .map(|s| SkippedLine {
+            line: s.line.unwrap_or(0),
+            reason: match s.field {
+                Some(field) => format!("field `{field}`: {}", s.reason),
+                None => s.reason,
+            },
+        })
+        .collect();
+    if loaded.items.is_empty() {
         return Err(Error::Input(format!(
             "{}: no usable document ({} lines skipped)",
             path.display(),
             skipped.len()
         )));
     }
+    let docs = loaded
+        .items
+        .into_iter()
+        .map(|d| NewsDoc {
+            id: d.id,
+            text: d.text.trim().to_string(),
+            nation: d.nation.unwrap_or_else(|| default_nation.to_string()),
+            source: d.source,
+            date: d.date,
+            place: d.place,
+            label: d.label,
+        })
+        .collect();
     Ok((docs, skipped))
 }

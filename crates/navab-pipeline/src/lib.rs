@@ -1,24 +1,5 @@
-//! NaVAB's pipeline from a news corpus to a benchmark dataset, as resumable stages.
-//!
-//! ```no_run
-//! use navab_embed::{CachedEmbedder, EmbedOptions, SentenceEmbedder};
-//! use navab_llm::testing::ScriptedChatModel;
-//! use navab_pipeline::{run_pipeline, PipelineConfig, StdExecutor};
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let embedder = SentenceEmbedder::load("models/all-MiniLM-L6-v2", EmbedOptions::default())?;
-//! let embedder = CachedEmbedder::open(embedder, "runs/demo/embeddings.cache")?;
-//! // Any ChatModel: a local model, an OpenAI-compatible endpoint, scripted replies.
-//! let llm = ScriptedChatModel::new(Vec::<String>::new());
-//! let config = PipelineConfig::new("news.jsonl", "runs/demo");
-//! let report = run_pipeline(&config, &llm, &embedder, &StdExecutor, &mut |_, _, _| {})?;
-//! println!("{}", report.markdown());
-//! # Ok(()) }
-//! ```
-//!
-//! See [`run_pipeline`] for the stages, how a run resumes, and where we differ from the
-//! authors' code. The `pipeline` example binary wires it to the embedded local model or any
-//! OpenAI-compatible endpoint.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod corpus;
 mod error;

@@ -2,10 +2,8 @@
 
 use std::net::SocketAddr;
 
-/// Everything that can go wrong configuring or running the server, or in a [`PromptScorer`]
-/// backend.
-///
-/// [`PromptScorer`]: crate::PromptScorer
+/// Everything that can go wrong configuring or running the server. A scoring backend's errors
+/// are `navab_eval::Error`s: input it refuses is a 400, anything else a 500.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -28,16 +26,6 @@ pub enum Error {
     /// The server stopped on an I/O error.
     #[error("server: {0}")]
     Serve(#[source] std::io::Error),
-    /// Input a backend cannot score (empty prompt, too many tokens, an unknown token id). The
-    /// server answers 400 with this message.
-    #[error("{0}")]
-    InvalidInput(String),
-    /// A request a backend does not support (e.g. token-id prompts). The server answers 400.
-    #[error("not supported by this backend: {0}")]
-    Unsupported(String),
-    /// The backend failed (model error, inconsistent output). The server answers 500.
-    #[error("backend: {0}")]
-    Backend(String),
 }
 
 /// `Result` with this crate's [`Error`].

@@ -21,8 +21,8 @@ use crate::api::{
     OwnedPrompt,
 };
 use crate::config::ServerConfig;
-use crate::error::{Error, Result};
-use crate::scorer::{Prompt, PromptLogprobs, PromptScorer, ScoreOptions, TokenLogprob};
+use crate::error::Result;
+use navab_eval::{Prompt, PromptLogprobs, PromptScorer, ScoreOptions, TokenLogprob};
 
 /// Most alternatives per position a request may ask for (`logprobs: N`), as vLLM's default.
 pub const MAX_TOP_LOGPROBS: u32 = 20;
@@ -263,9 +263,11 @@ async fn get_model(
 }
 
 /// Maps a backend error: the caller's fault is 400, anything else 500.
-fn scorer_error(error: Error) -> ApiError {
+fn scorer_error(error: navab_eval::Error) -> ApiError {
     match error {
-        Error::InvalidInput(_) | Error::Unsupported(_) => ApiError::bad_request(error.to_string()),
+        navab_eval::Error::InvalidInput(_) | navab_eval::Error::Unsupported(_) => {
+            ApiError::bad_request(error.to_string())
+        }
         other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
     }
 }
@@ -561,7 +563,7 @@ async fn completions(
                 .collect();
             let scored = scorer.score_prompts(&borrowed, &options)?;
             if scored.len() != borrowed.len() {
-                return Err(Error::Backend(format!(
+                return Err(navab_eval::Error::Scorer(format!(
                     "{} results for {} prompts",
                     scored.len(),
                     borrowed.len()

@@ -622,7 +622,7 @@ impl PromptScorer for NoNextToken {
         &self,
         prompt: Prompt<'_>,
         options: &ScoreOptions,
-    ) -> navab_server::Result<navab_server::PromptLogprobs> {
+    ) -> navab_eval::Result<navab_server::PromptLogprobs> {
         let mut scored = FakePromptScorer::new(MODEL).score_prompt(prompt, options)?;
         scored.next_token = None;
         Ok(scored)

@@ -1,7 +1,7 @@
 //! c-TF-IDF topic words for the BBC News corpus, using each article's category as its topic.
 //!
 //! ```text
-//! cargo run --release -p navab-topics --example ctfidf_bbc -- --drop-most-frequent 0
+//! cargo run --release -p navab-topics --example ctfidf_bbc -- --data PATH/TO/bbc-news.jsonl --drop-most-frequent 0
 //! ```
 //! Prints the top words per category, the representative articles, and the time of each step.
 //! `--json FILE` writes the top words and their weights as JSON, for `scripts/reference/ctfidf_ref.py --compare FILE`.
@@ -12,13 +12,15 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use navab_core::{CorpusReader, ReadOptions};
 use navab_topics::represent::{CtfidfModel, Language, RepresentParams, ScoredTerm};
 
 /// c-TF-IDF top words per BBC News category.
 #[derive(Parser, Debug)]
 struct Args {
-    /// The corpus: JSONL with `category`, `title` and `text` per line.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/bbc-news.jsonl"))]
+    /// The corpus: JSONL with `category`, `title` and `text` per line, e.g. the BBC News
+    /// corpus (bbc-news.jsonl).
+    #[arg(long)]
     data: PathBuf,
     /// Drop the corpus's N most frequent tokens as stop words (the NaVAB authors used 100).
     #[arg(long, default_value_t = 100)]
@@ -43,29 +45,21 @@ struct Args {
 fn main() -> Result<()> {
     let args = Args::parse();
     let start = Instant::now();
-    let text = std::fs::read_to_string(&args.data)
-        .with_context(|| format!("reading {}", args.data.display()))?;
+    let loaded = CorpusReader::new("text")
+        .label("category")
+        .read(&args.data, &ReadOptions::strict())?;
     let mut docs = Vec::new();
     let mut categories = Vec::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let record: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{} line {}", args.data.display(), i + 1))?;
-        let field = |name: &str| record[name].as_str().map(str::to_owned);
-        let (Some(category), Some(title), Some(body)) =
-            (field("category"), field("title"), field("text"))
-        else {
+    for doc in loaded.items {
+        let (Some(category), Some(title)) = (doc.label, doc.title) else {
             anyhow::bail!(
-                "{} line {}: missing category, title or text",
+                "{} line {}: missing category or title",
                 args.data.display(),
-                i + 1
+                doc.line
             );
         };
         categories.push(category);
-        docs.push(format!("{title}\n{body}"));
+        docs.push(format!("{title}\n{}", doc.text));
     }
     let names: Vec<String> = categories
         .iter()

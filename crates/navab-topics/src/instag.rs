@@ -28,6 +28,8 @@
 //! assert_eq!(result.assignments[..2], [Some(0), Some(0)]);
 //! assert_eq!(result.rounds[0].placed, 2); // round 2 places the football story on its own
 //! ```
+//!
+//! Available with the crate feature `instag`.
 
 use std::collections::{BTreeMap, HashMap};
 

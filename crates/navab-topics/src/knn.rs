@@ -421,6 +421,15 @@ impl Prepared {
         }
     }
 
+    /// Internal dissimilarity of rows `i` and `j` from their inner product `s`.
+    #[inline]
+    fn distance_of_dot(&self, i: usize, j: usize, s: f32) -> f32 {
+        match self.metric {
+            Metric::Cosine => (1.0 - s).max(0.0),
+            Metric::Euclidean => (self.sq_norms[i] + self.sq_norms[j] - 2.0 * s).max(0.0),
+        }
+    }
+
     /// Internal dissimilarity to the reported distance.
     fn finish(&self, d: f32) -> f32 {
         match self.metric {
@@ -475,26 +484,104 @@ fn exact_block_rows(n: usize) -> usize {
     (8_000_000 / n.max(1)).clamp(16, 512)
 }
 
+/// Inner products of rows `i0..i0 + rows` with every row, into `tile` (`rows × n`).
+fn gram_tile(data: ArrayView2<f32>, i0: usize, rows: usize, tile: &mut [f32]) {
+    let n = data.nrows();
+    let a = data.slice(ndarray::s![i0..i0 + rows, ..]);
+    let mut c =
+        ArrayViewMut2::from_shape((rows, n), &mut tile[..rows * n]).expect("rows * n values");
+    general_mat_mul(1.0, &a, &data.t(), 0.0, &mut c);
+}
+
 /// Distances from rows `i0..i0 + rows` to every row, into `tile` (`rows × n`), in the
 /// internal dissimilarity (cosine distance or squared Euclidean distance).
 pub(crate) fn distance_tile(p: &Prepared, i0: usize, rows: usize, tile: &mut [f32]) {
     let n = p.rows.nrows();
-    let a = p.rows.slice(ndarray::s![i0..i0 + rows, ..]);
-    let mut c =
-        ArrayViewMut2::from_shape((rows, n), &mut tile[..rows * n]).expect("rows * n values");
-    general_mat_mul(1.0, &a, &p.rows.t(), 0.0, &mut c);
+    gram_tile(p.rows.view(), i0, rows, tile);
     for r in 0..rows {
         let line = &mut tile[r * n..(r + 1) * n];
-        match p.metric {
-            Metric::Cosine => line.iter_mut().for_each(|s| *s = (1.0 - *s).max(0.0)),
-            Metric::Euclidean => {
-                let ni = p.sq_norms[i0 + r];
-                for (s, nj) in line.iter_mut().zip(&p.sq_norms) {
-                    *s = (ni + nj - 2.0 * *s).max(0.0);
-                }
-            }
+        for (j, s) in line.iter_mut().enumerate() {
+            *s = p.distance_of_dot(i0 + r, j, *s);
         }
     }
+}
+
+/// Exact nearest neighbours of every row, by a dissimilarity computed from inner products.
+///
+/// The rows are multiplied tile by tile (`X_I · Xᵀ` by matrixmultiply's cache-blocked `sgemm`,
+/// no `unsafe`), tiles spread over rayon's pool; each row's neighbours are selected from its
+/// own line of the tile, so the result is the same whatever the number of threads.
+///
+/// # Arguments
+/// `rows`: one point per row. `m`: neighbours kept per row, the row itself never among them.
+/// `dissimilarity(i, j, dot)`: how far row `j` is from row `i` given their inner product,
+/// smaller is nearer, or `None` to leave `j` out of `i`'s list (e.g. below a similarity
+/// threshold).
+///
+/// # Returns
+/// Per row, up to `m` `(dissimilarity, j)`, ascending, ties broken by the smaller `j`.
+///
+/// # Complexity
+/// `O(n² · dim)` multiply-adds (exact kNN is quadratic); memory `O(n · m)` plus one tile of
+/// about 8 M floats (`block × n`, 16 to 512 rows) per thread: no `n × n` matrix.
+///
+/// # Example
+/// ```
+/// use navab_topics::knn::nearest_by_dot;
+/// use ndarray::array;
+///
+/// // Unit rows: cosine similarity is the inner product. Keep neighbours with cosine >= 0.5.
+/// let rows = array![[1.0f32, 0.0], [0.8, 0.6], [0.0, 1.0]];
+/// let lists = nearest_by_dot(rows.view(), 2, |_, _, s| (s >= 0.5).then_some(-s));
+/// assert_eq!(lists[0], [(-0.8, 1)]);
+/// assert_eq!(lists[1].len(), 2);
+/// ```
+pub fn nearest_by_dot<F>(rows: ArrayView2<f32>, m: usize, dissimilarity: F) -> Vec<Vec<(f32, u32)>>
+where
+    F: Fn(usize, usize, f32) -> Option<f32> + Sync,
+{
+    nearest_in_tiles(rows, m, exact_block_rows(rows.nrows()), &dissimilarity)
+}
+
+fn nearest_in_tiles<F>(
+    rows: ArrayView2<f32>,
+    m: usize,
+    block: usize,
+    dissimilarity: &F,
+) -> Vec<Vec<(f32, u32)>>
+where
+    F: Fn(usize, usize, f32) -> Option<f32> + Sync,
+{
+    let n = rows.nrows();
+    let mut lists: Vec<Vec<(f32, u32)>> = vec![Vec::new(); n];
+    if m == 0 {
+        return lists;
+    }
+    lists.par_chunks_mut(block).enumerate().for_each_init(
+        || (vec![0.0f32; block * n], Vec::with_capacity(n)),
+        |(tile, cand), (b, out)| {
+            let i0 = b * block;
+            gram_tile(rows, i0, out.len(), tile);
+            for (r, list) in out.iter_mut().enumerate() {
+                let i = i0 + r;
+                cand.clear();
+                cand.extend(
+                    tile[r * n..(r + 1) * n]
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, _)| j != i)
+                        .filter_map(|(j, &s)| dissimilarity(i, j, s).map(|d| (d, j as u32))),
+                );
+                if m < cand.len() {
+                    cand.select_nth_unstable_by(m - 1, by_distance_then_index);
+                    cand.truncate(m);
+                }
+                cand.sort_unstable_by(by_distance_then_index);
+                list.extend_from_slice(cand);
+            }
+        },
+    );
+    lists
 }
 
 /// Exact kNN: tiles of rows against all rows, each tile's rows selected independently, so the
@@ -505,45 +592,19 @@ fn exact(p: &Prepared, k: usize) -> (Array2<u32>, Array2<f32>) {
 
 fn exact_in_tiles(p: &Prepared, k: usize, block: usize) -> (Array2<u32>, Array2<f32>) {
     let n = p.rows.nrows();
+    let lists = nearest_in_tiles(p.rows.view(), k - 1, block, &|i, j, s| {
+        Some(p.distance_of_dot(i, j, s))
+    });
     let mut indices = Array2::<u32>::zeros((n, k));
     let mut distances = Array2::<f32>::zeros((n, k));
-    let idx_slice = indices.as_slice_mut().expect("standard layout");
-    let dist_slice = distances.as_slice_mut().expect("standard layout");
-    idx_slice
-        .par_chunks_mut(block * k)
-        .zip(dist_slice.par_chunks_mut(block * k))
-        .enumerate()
-        .for_each_init(
-            || (vec![0.0f32; block * n], Vec::with_capacity(n)),
-            |(tile, cand), (b, (idx_out, dist_out))| {
-                let i0 = b * block;
-                let rows = idx_out.len() / k;
-                distance_tile(p, i0, rows, tile);
-                for r in 0..rows {
-                    let i = i0 + r;
-                    let line = &tile[r * n..(r + 1) * n];
-                    cand.clear();
-                    cand.extend(
-                        line.iter()
-                            .enumerate()
-                            .filter(|&(j, _)| j != i)
-                            .map(|(j, &d)| (d, j as u32)),
-                    );
-                    let m = k - 1;
-                    if m < cand.len() {
-                        cand.select_nth_unstable_by(m - 1, by_distance_then_index);
-                        cand.truncate(m);
-                    }
-                    cand.sort_unstable_by(by_distance_then_index);
-                    idx_out[r * k] = i as u32;
-                    dist_out[r * k] = 0.0;
-                    for (c, &(d, j)) in cand.iter().enumerate() {
-                        idx_out[r * k + 1 + c] = j;
-                        dist_out[r * k + 1 + c] = p.finish(d);
-                    }
-                }
-            },
-        );
+    for (i, list) in lists.iter().enumerate() {
+        indices[(i, 0)] = i as u32;
+        distances[(i, 0)] = 0.0;
+        for (c, &(d, j)) in list.iter().enumerate() {
+            indices[(i, c + 1)] = j;
+            distances[(i, c + 1)] = p.finish(d);
+        }
+    }
     (indices, distances)
 }
 

@@ -1,4 +1,6 @@
 //! The 2-D topic map as SVG (with a legend) and PNG (feature `map`).
+//!
+//! Available with the crate feature `map`.
 
 use std::path::Path;
 

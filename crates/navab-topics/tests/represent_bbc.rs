@@ -5,10 +5,11 @@ use std::sync::OnceLock;
 
 use navab_topics::represent::{CtfidfModel, Language, RepresentParams, ScoredTerm};
 
-const DATA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/bbc-news.jsonl"
-);
+/// The real data this file tests on (`NAVAB_DATA_DIR`, see `navab_core::testing`).
+fn data() -> std::path::PathBuf {
+    navab_core::testing::data_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+        .join("bbc-news.jsonl")
+}
 
 struct Corpus {
     docs: Vec<String>,
@@ -19,7 +20,8 @@ struct Corpus {
 fn corpus() -> &'static Corpus {
     static CORPUS: OnceLock<Corpus> = OnceLock::new();
     CORPUS.get_or_init(|| {
-        let text = std::fs::read_to_string(DATA).unwrap_or_else(|e| panic!("{DATA}: {e}"));
+        let text =
+            std::fs::read_to_string(data()).unwrap_or_else(|e| panic!("{}: {e}", data().display()));
         let mut docs = Vec::new();
         let mut categories = Vec::new();
         for (i, line) in text
@@ -74,6 +76,7 @@ fn terms(words: &[ScoredTerm]) -> Vec<&str> {
 
 #[test]
 fn top_words_per_category_are_on_topic() {
+    navab_core::real_data!("bbc-news.jsonl");
     let model = authors_model();
     assert_eq!(model.n_topics(), 5);
     // Words a reader expects for each BBC category, written before looking at any output.
@@ -161,6 +164,7 @@ fn top_words_per_category_are_on_topic() {
 
 #[test]
 fn no_stop_word_no_empty_token_and_bigrams_present() {
+    navab_core::real_data!("bbc-news.jsonl");
     let model = authors_model();
     let stop: HashSet<&str> = Language::English.stop_words().iter().copied().collect();
     let dropped: HashSet<&str> = model
@@ -214,6 +218,7 @@ fn no_stop_word_no_empty_token_and_bigrams_present() {
 
 #[test]
 fn representative_docs_belong_and_beat_the_average() {
+    navab_core::real_data!("bbc-news.jsonl");
     let model = authors_model();
     let c = corpus();
     for t in 0..model.n_topics() {
@@ -234,6 +239,7 @@ fn representative_docs_belong_and_beat_the_average() {
 
 #[test]
 fn deterministic_and_independent_of_document_order() {
+    navab_core::real_data!("bbc-news.jsonl");
     // Every third article, to keep the test quick: still all five categories.
     let c = corpus();
     let docs: Vec<&str> = c.docs.iter().step_by(3).map(String::as_str).collect();

@@ -2,7 +2,7 @@
 //! replaying the authors' model replies (no model needed), and prints what it wrote.
 //!
 //! ```bash
-//! cargo run -p navab-triples --example replay_sample -- --out runs/hk-triples
+//! cargo run -p navab-triples --example replay_sample -- --sample PATH/TO/navab-hk-sample --out runs/hk-triples
 //! ```
 
 use std::path::PathBuf;
@@ -22,8 +22,8 @@ use serde_json::Value;
 #[command(about = "Replay the authors' replies of the NaVAB HK sample through navab-triples")]
 struct Args {
     /// Folder of the sample (`*_statement_result.json` files with `full_source` and
-    /// `generated raw data`).
-    #[arg(long, default_value = "../shared/data/navab-hk-sample")]
+    /// `generated raw data`), e.g. the NaVAB Hong Kong sample (navab-hk-sample/).
+    #[arg(long)]
     sample: PathBuf,
     /// Output folder: navab/, dpo/, verification.csv.
     #[arg(long, default_value = "runs/hk-triples")]

@@ -29,11 +29,11 @@
 use std::collections::BTreeMap;
 
 use navab_core::{Nation, StatementSet, Triple};
+use navab_llm::exec::run_bounded;
 use navab_llm::steps::{TripleConstruction, TripleDraft};
 use navab_llm::{run_step, BoxFuture, ChatModel, StepName, StepOutcome};
 
 use crate::error::Result;
-use crate::exec::run_bounded;
 use crate::source::{ItemFailure, JudgedStatement, RunParams};
 
 /// Which text becomes S.
@@ -141,7 +141,7 @@ pub async fn build_triples<M: ChatModel + ?Sized>(
         .iter()
         .map(|step| Box::pin(run_step(model, step)) as BoxFuture<'_, _>)
         .collect();
-    let outcomes = run_bounded(futures, params.run.concurrency).await;
+    let outcomes = run_bounded(futures, params.run.concurrency, |_, _| {}).await;
 
     let mut next_index: BTreeMap<(Nation, StatementSet), usize> = BTreeMap::new();
     let mut batch = TripleBatch::default();

@@ -31,6 +31,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use navab_core::hash::fnv1a;
 use navab_core::{PreferenceItem, Triple};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -107,13 +108,6 @@ pub struct Split<T> {
     pub test: Vec<T>,
 }
 
-/// FNV-1a, for per-group seeds that do not depend on a process-seeded hash.
-pub(crate) fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 /// Splits preference items into train and test, deterministically.
 ///
 /// Within each group (nation × set with [`SplitParams::stratify`], else one group), items are
@@ -145,7 +139,7 @@ pub fn split_train_test(
     let mut is_test = vec![false; items.len()];
     for (key, mut members) in groups {
         members.sort_by(|&a, &b| items[a].id.cmp(&items[b].id));
-        let mut rng = StdRng::seed_from_u64(params.seed ^ fnv1a(&key));
+        let mut rng = StdRng::seed_from_u64(params.seed ^ fnv1a(key.as_bytes()));
         members.shuffle(&mut rng);
         let n_test = (members.len() as f64 * params.test_fraction).round() as usize;
         for &index in members.iter().take(n_test) {

@@ -38,11 +38,12 @@
 use std::sync::LazyLock;
 
 use navab_conflict::{CandidatePair, Relation, RelationJudge};
+use navab_llm::exec::run_bounded;
 use navab_llm::{
     run_step, BoxFuture, ChatMessage, ChatModel, ParseError, Sampling, Step, StepName, StepOutcome,
 };
 
-use crate::exec::{block_on, run_bounded};
+use crate::exec::block_on;
 use crate::source::RunParams;
 
 /// The step name this crate's relation step reports.
@@ -431,7 +432,11 @@ impl<M: ChatModel> RelationJudge for LlmRelationJudge<M> {
             .iter()
             .map(|step| Box::pin(run_step(&self.model, step)) as BoxFuture<'_, _>)
             .collect();
-        let outcomes = (self.executor)(Box::pin(run_bounded(futures, self.params.concurrency)));
+        let outcomes = (self.executor)(Box::pin(run_bounded(
+            futures,
+            self.params.concurrency,
+            |_, _| {},
+        )));
         let mut results: Vec<navab_conflict::Result<Relation>> = outcomes
             .into_iter()
             .map(|outcome| match outcome {

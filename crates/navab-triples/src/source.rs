@@ -23,12 +23,13 @@
 //! ```
 
 use navab_core::{Nation, StatementSet};
+use navab_llm::exec::run_bounded;
 use navab_llm::steps::{Source, SourceJudgment};
 use navab_llm::{run_step, BoxFuture, ChatModel, StepName, StepOutcome};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::exec::{run_bounded, DEFAULT_CONCURRENCY};
+use crate::exec::DEFAULT_CONCURRENCY;
 
 /// A value statement extracted from a news article, before source judgment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,7 +198,7 @@ pub async fn judge_sources<M: ChatModel + ?Sized>(
         .iter()
         .map(|step| Box::pin(run_step(model, step)) as BoxFuture<'_, _>)
         .collect();
-    let outcomes = run_bounded(futures, params.concurrency).await;
+    let outcomes = run_bounded(futures, params.concurrency, |_, _| {}).await;
     let mut judged = JudgedSources::default();
     for (index, (statement, outcome)) in statements.iter().zip(outcomes).enumerate() {
         match ItemFailure::of(index, &statement.id, StepName::SourceJudgment, outcome) {

@@ -48,6 +48,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use navab_core::hash::fnv1a;
+use navab_core::stats::wilson_interval;
 use navab_core::{Nation, Triple};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -55,7 +57,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::dataset::{fnv1a, write_jsonl_values, write_text};
+use crate::dataset::{write_jsonl_values, write_text};
 use crate::error::{io_error, Error, Result};
 use crate::source::{ExtractedStatement, JudgedStatement};
 
@@ -249,7 +251,7 @@ pub fn sample_for_verification<T: Verifiable>(
     let mut rows = Vec::new();
     for (nation, mut members) in by_nation {
         members.sort_by(|a, b| a.id().cmp(b.id()));
-        let mut rng = StdRng::seed_from_u64(params.seed ^ fnv1a(nation.name()));
+        let mut rng = StdRng::seed_from_u64(params.seed ^ fnv1a(nation.name().as_bytes()));
         members.shuffle(&mut rng);
         members.truncate(params.per_nation);
         members.sort_by(|a, b| a.id().cmp(b.id()));
@@ -596,31 +598,10 @@ fn read_jsonl_rows(text: &str, path: &Path) -> Result<Vec<FilledRow>> {
 // ---------------------------------------------------------------------------------------------
 // Rates.
 
-/// z for a two-sided 95% interval.
-const Z95: f64 = 1.959_963_984_540_054;
-
 /// The 95% Wilson score interval of `count` successes in `n` trials; `(0, 1)` when `n = 0`.
+#[deprecated(note = "use navab_core::stats::wilson_interval, the one home of this function")]
 pub fn wilson_95(count: usize, n: usize) -> (f64, f64) {
-    if n == 0 {
-        return (0.0, 1.0);
-    }
-    let (k, n) = (count.min(n) as f64, n as f64);
-    let p = k / n;
-    let z2 = Z95 * Z95;
-    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
-    let half = Z95 / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    // Exact ends at 0% and 100%, where rounding would leave 1e-17 off.
-    let low = if k == 0.0 {
-        0.0
-    } else {
-        (centre - half).max(0.0)
-    };
-    let high = if k == n {
-        1.0
-    } else {
-        (centre + half).min(1.0)
-    };
-    (low, high)
+    wilson_interval(count, n)
 }
 
 /// A rate with its 95% Wilson interval.
@@ -640,7 +621,7 @@ pub struct Rate {
 
 impl Rate {
     fn of(count: usize, n: usize) -> Self {
-        let (ci_low, ci_high) = wilson_95(count, n);
+        let (ci_low, ci_high) = wilson_interval(count, n);
         Self {
             count,
             n,
@@ -798,19 +779,6 @@ mod tests {
         assert_eq!(cells, [vec!["a", "b"], vec!["1", "2\""], vec!["3", "4"]]);
         let e = parse_csv("a\n\"open", Path::new("t.csv")).unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
-    }
-
-    #[test]
-    fn wilson_matches_hand_computed_values() {
-        // 8/10: centre 0.7164, half 0.2172 (Wilson 1927; also scipy's proportion_confint).
-        let (lo, hi) = wilson_95(8, 10);
-        assert!(
-            (lo - 0.4902).abs() < 1e-3 && (hi - 0.9433).abs() < 1e-3,
-            "{lo} {hi}"
-        );
-        assert_eq!(wilson_95(0, 10).0, 0.0);
-        assert_eq!(wilson_95(10, 10).1, 1.0);
-        assert_eq!(wilson_95(0, 0), (0.0, 1.0));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! construction replayed through `ScriptedChatModel`, validation counts, and the NaVAB layout
 //! round trip.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use navab_core::{
     read_navab_dir, read_navab_nation_dir, Nation, ReadOptions, StatementSet, Triple,
@@ -17,13 +17,14 @@ use navab_triples::{
 };
 use serde_json::Value;
 
-const SAMPLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/navab-hk-sample"
-);
+/// The real data this file tests on (`NAVAB_DATA_DIR`, see `navab_core::testing`).
+fn sample() -> std::path::PathBuf {
+    navab_core::testing::data_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+        .join("navab-hk-sample")
+}
 
 fn records(file: &str) -> Vec<Value> {
-    let path: PathBuf = Path::new(SAMPLE).join(file);
+    let path: PathBuf = sample().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e} (the shared sample data must sit beside the repository)",
@@ -51,6 +52,7 @@ fn statement_of(file: &str, i: usize, r: &Value) -> ExtractedStatement {
 /// and the set and speaker are those the authors stored (` unknown` → official).
 #[test]
 fn source_judgment_replays_the_stored_sources() {
+    navab_core::real_data!("navab-hk-sample");
     let all = records("source_statement_result.json");
     let statements: Vec<_> = all
         .iter()
@@ -118,10 +120,11 @@ fn rebuild_sample(choice: StatementChoice) -> (Vec<JudgedStatement>, navab_tripl
 /// same ids, sets, Q, S (the extracted statement), RS and speakers.
 #[test]
 fn rebuilt_triples_equal_the_published_records() {
+    navab_core::real_data!("navab-hk-sample");
     let (_, built) = rebuild_sample(StatementChoice::Extracted);
     let ours = built.triples();
     assert_eq!(ours.len(), 75);
-    let theirs = read_navab_nation_dir(SAMPLE, Nation::China, &ReadOptions::default())
+    let theirs = read_navab_nation_dir(sample(), Nation::China, &ReadOptions::default())
         .unwrap()
         .items;
     assert_eq!(theirs.len(), 75);
@@ -152,6 +155,7 @@ fn rebuilt_triples_equal_the_published_records() {
 /// navab-llm's real_replies test).
 #[test]
 fn regenerated_statements_come_from_the_reply() {
+    navab_core::real_data!("navab-hk-sample");
     let (_, built) = rebuild_sample(StatementChoice::Regenerated);
     let mut differ = 0;
     for b in &built.items {
@@ -174,6 +178,7 @@ fn stored_statement(id: &str) -> String {
 /// repeats S.
 #[test]
 fn validation_counts_on_the_real_triples() {
+    navab_core::real_data!("navab-hk-sample");
     let (_, built) = rebuild_sample(StatementChoice::Extracted);
     let triples = built.triples();
     let report = validate_all(&triples, &ValidationParams::default()).unwrap();
@@ -220,6 +225,7 @@ fn validation_counts_on_the_real_triples() {
 /// The NaVAB layout written from rebuilt triples reads back unchanged with navab-core's reader.
 #[test]
 fn navab_layout_round_trips() {
+    navab_core::real_data!("navab-hk-sample");
     let (_, built) = rebuild_sample(StatementChoice::Extracted);
     let triples = built.triples();
     let dir = tempfile::tempdir().unwrap();
@@ -251,6 +257,7 @@ fn navab_layout_round_trips() {
 /// otherwise, stable under input order.
 #[test]
 fn verification_sample_of_the_real_triples() {
+    navab_core::real_data!("navab-hk-sample");
     let (_, built) = rebuild_sample(StatementChoice::Extracted);
     let triples: Vec<Triple> = built.triples();
     let all = sample_for_verification(&triples, &VerificationParams::default()).unwrap();
@@ -282,6 +289,7 @@ fn verification_sample_of_the_real_triples() {
 /// Statements can be sampled before triples exist: the 88 judged statements of the source file.
 #[test]
 fn verification_sample_of_judged_statements() {
+    navab_core::real_data!("navab-hk-sample");
     let all = records("source_statement_result.json");
     let statements: Vec<_> = all
         .iter()

@@ -3,7 +3,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::chat::ChatMessage;
-use crate::step::{ParseError, Step, StepName};
+use crate::error::{ParseError, StepName};
+use crate::step::Step;
 use crate::text::{after_last_hashes, clean, strip_wrapping};
 
 /// How much of a news article the extraction prompt shows, in characters (the authors' 1,920).

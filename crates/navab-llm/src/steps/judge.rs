@@ -3,7 +3,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::chat::{ChatMessage, Sampling};
-use crate::step::{ParseError, Step, StepName};
+use crate::error::{ParseError, StepName};
+use crate::step::Step;
 use crate::text::{clean, decisive_segments};
 
 /// The judge's verdict.

@@ -1,5 +1,6 @@
 use crate::chat::ChatMessage;
-use crate::step::{few_shot, ParseError, Step, StepName};
+use crate::error::{ParseError, StepName};
+use crate::step::{few_shot, Step};
 use crate::text::{clean, decisive_segments, yes_no};
 
 /// Value screening (Section 3.3): does a statement concern a value-laden or politically

@@ -4,7 +4,8 @@ use navab_core::StatementSet;
 use regex::Regex;
 
 use crate::chat::ChatMessage;
-use crate::step::{few_shot, ParseError, Step, StepName};
+use crate::error::{ParseError, StepName};
+use crate::step::{few_shot, Step};
 use crate::text::{after_last_hashes, clean, first_line, strip_wrapping, trim_end_punct};
 
 /// Who a statement comes from (Section 3.4, Step III).

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::chat::ChatMessage;
-use crate::step::{ParseError, Step, StepName};
+use crate::error::{ParseError, StepName};
+use crate::step::Step;
 use crate::text::{clean, repair_json};
 
 /// One InsTag tag.

@@ -3,7 +3,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::chat::ChatMessage;
-use crate::step::{ParseError, Step, StepName};
+use crate::error::{ParseError, StepName};
+use crate::step::Step;
 use crate::text::{after_last_hashes, clean, first_line, strip_wrapping, trim_end_punct};
 
 /// Most words a topic label may have (paper, Table 8).

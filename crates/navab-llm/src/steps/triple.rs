@@ -4,7 +4,8 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::chat::ChatMessage;
-use crate::step::{ParseError, Step, StepName};
+use crate::error::{ParseError, StepName};
+use crate::step::Step;
 use crate::text::clean;
 
 /// A generated `<Q, S, RS>` triple, before it gets an id, nation and set.

@@ -14,9 +14,7 @@ use rand::{Rng, SeedableRng};
 
 /// `models/` of the workspace (or `$NAVAB_MODELS_DIR`), filled by `scripts/fetch-models.sh`.
 pub fn models_dir() -> PathBuf {
-    std::env::var_os("NAVAB_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+    navab_core::testing::models_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// A fetched model file; fails the test with the command to run when it is absent.

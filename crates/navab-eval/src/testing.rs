@@ -6,8 +6,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use navab_core::hash::fnv1a;
+
 use crate::error::{Error, Result};
-use crate::scorer::{Prompt, PromptLogprobs, PromptScorer, ScoreOptions, TokenLogprob};
+use crate::prompt::{Prompt, PromptLogprobs, PromptScorer, ScoreOptions, TokenLogprob};
 
 /// A deterministic [`PromptScorer`]: a toy tokenizer and log-probabilities from a hash.
 ///
@@ -51,7 +53,7 @@ impl FakePromptScorer {
         }
     }
 
-    /// Fails with [`Error::Backend`] on any prompt containing `needle`.
+    /// Fails with [`Error::Scorer`] on any prompt containing `needle`.
     pub fn failing_on(mut self, needle: impl Into<String>) -> Self {
         self.fail_on = Some(needle.into());
         self
@@ -103,11 +105,8 @@ impl FakePromptScorer {
     /// The fake log-probability of `token` after `previous`.
     pub fn logprob(previous: &str, token: &str) -> f32 {
         // FNV-1a: stable across runs and platforms, unlike std's hasher.
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in previous.bytes().chain([0]).chain(token.bytes()) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
+        let bytes: Vec<u8> = previous.bytes().chain([0]).chain(token.bytes()).collect();
+        let hash = fnv1a(&bytes);
         -0.05 - (hash % 1000) as f32 / 250.0
     }
 
@@ -148,7 +147,7 @@ impl PromptScorer for FakePromptScorer {
             return Err(Error::InvalidInput("the prompt is empty".into()));
         }
         if let Some(needle) = self.fail_on.as_deref().filter(|n| text.contains(n)) {
-            return Err(Error::Backend(format!(
+            return Err(Error::Scorer(format!(
                 "fake failure on a prompt containing {needle:?}"
             )));
         }
@@ -427,7 +426,7 @@ mod tests {
         ));
         assert!(matches!(
             scorer.score_prompt(Prompt::Text("a boom"), &ScoreOptions::default()),
-            Err(Error::Backend(_))
+            Err(Error::Scorer(_))
         ));
     }
 }

@@ -64,14 +64,14 @@ impl PromptLogprobs {
     pub fn check(&self) -> Result<()> {
         let n = self.tokens.len();
         if self.token_logprobs.len() != n || self.text_offset.len() != n {
-            return Err(Error::Backend(format!(
+            return Err(Error::Scorer(format!(
                 "inconsistent prompt logprobs: {n} tokens, {} logprobs, {} offsets",
                 self.token_logprobs.len(),
                 self.text_offset.len()
             )));
         }
         if !self.top_logprobs.is_empty() && self.top_logprobs.len() != n {
-            return Err(Error::Backend(format!(
+            return Err(Error::Scorer(format!(
                 "inconsistent prompt logprobs: {n} tokens, {} top_logprobs entries",
                 self.top_logprobs.len()
             )));
@@ -79,7 +79,7 @@ impl PromptLogprobs {
         let mut previous = 0;
         for (k, &offset) in self.text_offset.iter().enumerate() {
             if offset < previous || offset > self.text.len() {
-                return Err(Error::Backend(format!(
+                return Err(Error::Scorer(format!(
                     "token {k} offset {offset} is out of order or past the text's {} bytes",
                     self.text.len()
                 )));
@@ -91,7 +91,7 @@ impl PromptLogprobs {
             .iter()
             .position(|lp| lp.is_some_and(f32::is_nan))
         {
-            return Err(Error::Backend(format!(
+            return Err(Error::Scorer(format!(
                 "token {k} has a NaN log-probability"
             )));
         }
@@ -113,12 +113,12 @@ impl PromptLogprobs {
 /// [`PromptLogprobs::next_token`] empty when asked makes the server refuse `max_tokens: 1`
 /// rather than let such a client drop a prompt token.
 pub trait PromptScorer: Send + Sync {
-    /// The model's name (for logs; the server answers to [`crate::ServerConfig::model_id`]).
+    /// The model's name (for logs and reports; `navab-server` answers to its own configured id).
     fn model_id(&self) -> &str;
 
     /// Scores one prompt. Input the backend cannot take is [`Error::InvalidInput`] or
     /// [`Error::Unsupported`] (e.g. [`Prompt::Tokens`] for a backend without token input); a
-    /// model failure is [`Error::Backend`].
+    /// model failure is [`Error::Scorer`].
     fn score_prompt(&self, prompt: Prompt<'_>, options: &ScoreOptions) -> Result<PromptLogprobs>;
 
     /// Scores several prompts (one request's `prompt` list), one result per prompt, in order.

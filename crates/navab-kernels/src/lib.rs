@@ -1,25 +1,5 @@
-//! Fused, vectorised f32 kernels for candle tensors on the CPU, as in-place custom ops.
-//!
-//! candle's CPU backend runs element-wise work one scalar `exp`/`erf` at a time and each op in
-//! its own pass over memory; at a few hundred tokens that costs as much as the matrix products
-//! (which candle runs as fast as PyTorch). These kernels fuse the passes of a transformer layer
-//! (softmax with its scale and mask, activation with its bias or gate, residual with layer norm)
-//! and overwrite their input, so nothing is allocated. Each row function is compiled also for
-//! AVX2 and AVX-512 and picked at run time; `exp` and `erf` are polynomials accurate to ~2e-7.
-//! CPU and f32 only: callers keep candle's own ops for other devices and dtypes.
-//!
-//! ```
-//! use candle_core::{Device, Tensor};
-//! use navab_lm::kernels::MaskedSoftmax;
-//!
-//! let scores = Tensor::new(&[[1.0f32, 2.0, 9.0]], &Device::Cpu)?;
-//! let keys = Tensor::new(&[1.0f32, 1.0, 0.0], &Device::Cpu)?; // the last key is padding
-//! scores.inplace_op2(&keys, &MaskedSoftmax { scale: 1.0 })?;
-//! let p = scores.to_vec2::<f32>()?;
-//! assert_eq!(p[0][2], 0.0);
-//! assert!((p[0][0] + p[0][1] - 1.0).abs() < 1e-6);
-//! # Ok::<(), candle_core::Error>(())
-//! ```
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use candle_core::{CpuStorage, CustomOp1, InplaceOp1, InplaceOp2, Layout, Shape};
 use rayon::prelude::*;
