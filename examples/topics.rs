@@ -85,10 +85,10 @@ struct Args {
     /// Device for the embedder: cpu, cuda.
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Embedding batches run at once (CPU data parallelism; fastest with RAYON_NUM_THREADS=1).
-    /// Default: one per core on the CPU, one on a GPU.
-    #[arg(long)]
-    embed_workers: Option<usize>,
+    /// Embedding batches run at once, each worker on its own core (0: one per core on the CPU,
+    /// one on a GPU).
+    #[arg(long, default_value_t = 0)]
+    embed_workers: usize,
 }
 
 navab_alloc::global_allocator!();
@@ -108,11 +108,7 @@ fn load_embedder(args: &Args) -> Result<Box<dyn Embedder>> {
         EmbedOptions {
             device: navab::lm::parse_device(&args.device)?,
             char_limit: Some(args.char_limit),
-            workers: args.embed_workers.unwrap_or(if args.device == "cpu" {
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            } else {
-                1
-            }),
+            workers: args.embed_workers,
             ..EmbedOptions::default()
         },
     )

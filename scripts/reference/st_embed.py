@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 
-def read_corpus(path, paragraphs, limit):
+def read_corpus(path, paragraphs, limit, field="text"):
     ids, labels, texts = [], [], []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f):
@@ -23,7 +23,7 @@ def read_corpus(path, paragraphs, limit):
                 continue
             obj = json.loads(line)
             doc_id = obj.get("id", f"line{n + 1}")
-            parts = [p.strip() for p in obj["text"].split("\n\n") if p.strip()] if paragraphs else [obj["text"]]
+            parts = [p.strip() for p in obj[field].split("\n\n") if p.strip()] if paragraphs else [obj[field]]
             for p, text in enumerate(parts):
                 ids.append(f"{doc_id}#p{p}" if paragraphs else doc_id)
                 labels.append(obj.get("category"))
@@ -58,6 +58,7 @@ def main():
     ap.add_argument("--model", default="models/all-MiniLM-L6-v2")
     ap.add_argument("--out")
     ap.add_argument("--paragraphs", action="store_true")
+    ap.add_argument("--text-field", default="text")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--limit", type=int)
     ap.add_argument("--device", default="cpu")
@@ -69,7 +70,7 @@ def main():
     import torch
     from sentence_transformers import SentenceTransformer
 
-    ids, labels, texts = read_corpus(args.corpus, args.paragraphs, args.limit)
+    ids, labels, texts = read_corpus(args.corpus, args.paragraphs, args.limit, args.text_field)
     model = SentenceTransformer(args.model, device=args.device)
     model.encode(texts[:8])  # warm-up
     start = time.perf_counter()

@@ -56,8 +56,9 @@ struct Args {
     /// Optional cache file: a rerun computes nothing twice.
     #[arg(long)]
     cache: Option<PathBuf>,
-    /// Batches embedded at once on separate threads (sets RAYON_NUM_THREADS=1 unless set).
-    #[arg(long, default_value_t = 1)]
+    /// Batches embedded at once, each worker on its own core (0: one per core on the CPU, one
+    /// on a GPU; 1: one batch at a time, its matrix products spread over the cores).
+    #[arg(long, default_value_t = 0)]
     workers: usize,
     /// Run candle-transformers' BERT / XLM-R instead of the fused CPU encoder (to compare).
     #[arg(long)]
@@ -72,10 +73,6 @@ navab_alloc::global_allocator!();
 fn main() -> anyhow::Result<()> {
     navab_alloc::keep_freed_memory();
     let args = Args::parse();
-    if args.workers > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        // Before any thread exists: each worker's matrix products stay on its own core.
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-    }
     let loaded = CorpusReader::new(&args.text_field)
         .label(&args.label_field)
         .paragraphs(args.paragraphs)
@@ -99,7 +96,12 @@ fn main() -> anyhow::Result<()> {
     };
     let load = Instant::now();
     let model = SentenceEmbedder::load(&args.model, options)?;
-    eprintln!("loaded {} in {:.2?}", model.model_id(), load.elapsed());
+    eprintln!(
+        "loaded {} in {:.2?}; {} worker(s)",
+        model.model_id(),
+        load.elapsed(),
+        model.workers()
+    );
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let tokens: usize = model.token_counts(&refs)?.iter().sum();
     let embedder: Box<dyn Embedder> = match &args.cache {

@@ -31,8 +31,12 @@ pub struct EmbedOptions {
     /// Overrides whether outputs are L2-normalised (by default: the directory's `Normalize`
     /// module).
     pub normalize: Option<bool>,
-    /// Batches run at once on separate threads (CPU data parallelism; run the process with
-    /// `RAYON_NUM_THREADS=1` so each worker's matrix products stay on its own core).
+    /// Batches run at once, each worker on its own single-thread pool so that its matrix
+    /// products and kernels stay on its core (CPU data parallelism: faster than spreading each
+    /// batch's products over the cores, for short texts twice as fast). `0`, the default,
+    /// chooses: one worker per thread of the current rayon pool (all cores, or
+    /// `RAYON_NUM_THREADS`) on the CPU, one on a GPU. `1` runs one batch at a time with its
+    /// products spread over the pool.
     pub workers: usize,
     /// Use the fused CPU encoder (f32 on the CPU only): vectorised softmax, GELU and layer norm
     /// in single passes, 1.4–1.9× faster than candle-transformers' models here, with vectors
@@ -49,7 +53,7 @@ impl Default for EmbedOptions {
             max_seq_length: None,
             char_limit: None,
             normalize: None,
-            workers: 1,
+            workers: 0,
             fused: true,
         }
     }
@@ -263,6 +267,16 @@ impl SentenceEmbedder {
         self.normalize
     }
 
+    /// Batches embedded at once: [`EmbedOptions::workers`], or when it is 0, one per thread of
+    /// the current rayon pool on the CPU and one on a GPU.
+    pub fn workers(&self) -> usize {
+        match self.options.workers {
+            0 if self.options.device.is_cpu() => rayon::current_num_threads().max(1),
+            0 => 1,
+            n => n,
+        }
+    }
+
     /// Token counts of `texts` after the character cut and truncation, as the model sees them.
     pub fn token_counts(&self, texts: &[&str]) -> Result<Vec<usize>> {
         Ok(self.tokenize(texts)?.iter().map(Vec::len).collect())
@@ -330,13 +344,20 @@ impl SentenceEmbedder {
                 }
             }
         };
-        let workers = self.options.workers.max(1).min(batches.len().max(1));
+        let workers = self.workers().min(batches.len().max(1));
         if workers == 1 {
             work();
         } else {
+            // One single-thread pool per worker: candle's products and our kernels fork onto
+            // the current pool, so each worker stays on its own core instead of every worker
+            // splitting every product over all cores.
+            let pools = (0..workers)
+                .map(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| Error::Unsupported(format!("starting embedding workers: {e}")))?;
             std::thread::scope(|scope| {
-                for _ in 0..workers {
-                    scope.spawn(work);
+                for pool in &pools {
+                    scope.spawn(|| pool.install(work));
                 }
             });
         }

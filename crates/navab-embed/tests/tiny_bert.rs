@@ -144,6 +144,38 @@ fn max_abs_diff(a: &ndarray::Array2<f32>, b: &ndarray::Array2<f32>) -> f32 {
 }
 
 #[test]
+fn automatic_workers_are_one_per_thread_of_the_current_pool() {
+    let (_tmp, dir) = model_dir("mean", false);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    let auto = SentenceEmbedder::load(
+        &dir,
+        EmbedOptions {
+            batch_size: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(pool.install(|| auto.workers()), 3);
+    let texts = texts();
+    let one = SentenceEmbedder::load(
+        &dir,
+        EmbedOptions {
+            workers: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(one.workers(), 1);
+    // Three workers, each on its own single-thread pool, give one worker's vectors.
+    let a = pool.install(|| auto.embed(&texts)).unwrap();
+    let b = one.embed(&texts).unwrap();
+    assert!(max_abs_diff(&a, &b) < 1e-5);
+}
+
+#[test]
 fn batched_equals_one_at_a_time_for_every_pooling() {
     for pooling in ["mean", "cls", "max"] {
         let (_tmp, dir) = model_dir(pooling, false);
@@ -159,6 +191,7 @@ fn batched_equals_one_at_a_time_for_every_pooling() {
             &dir,
             EmbedOptions {
                 batch_size: 1,
+                workers: 1,
                 ..Default::default()
             },
         )

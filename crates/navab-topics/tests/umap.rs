@@ -302,3 +302,44 @@ fn a_precomputed_graph_gives_the_same_embedding() {
         .to_string();
     assert!(err.contains("row 4"), "{err}");
 }
+
+/// Weakly separated groups: 6 centres N(0, 0.5²) in 16 dimensions, unit noise around each, so
+/// the groups overlap (the structure of news with many small, overlapping topics).
+fn weak_blobs(seed: u64) -> Array2<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let centres = Array2::from_shape_fn((6, 16), |_| 0.5 * normal(&mut rng));
+    Array2::from_shape_fn((300, 16), |(i, j)| centres[(i % 6, j)] + normal(&mut rng))
+}
+
+#[test]
+fn attraction_is_equal_and_opposite_so_it_moves_no_centre() {
+    // umap-learn moves both ends of an edge by the same step (move_other): attraction alone
+    // keeps the layout's centre where it is and contracts the groups. A layout whose
+    // attraction is taken from moving positions drifts (by ~0.2 here) and contracts less, and
+    // then HDBSCAN merges weakly separated topics that umap-learn keeps apart.
+    let data = weak_blobs(3);
+    for seed in 0..3 {
+        let params = UmapParams::default().seed(seed).negative_sample_rate(0);
+        // Up to 10 epochs the graph is pruned as for the default count, so both fits share
+        // the graph and the initial layout.
+        let start = fit_transform(data.view(), &params.clone().n_epochs(Some(0))).unwrap();
+        let end = fit_transform(data.view(), &params.n_epochs(Some(10))).unwrap();
+        let (c0, c1) = (
+            start.mean_axis(ndarray::Axis(0)).unwrap(),
+            end.mean_axis(ndarray::Axis(0)).unwrap(),
+        );
+        for (d, (a, b)) in c0.iter().zip(&c1).enumerate() {
+            assert!(
+                (a - b).abs() < 1e-3,
+                "seed {seed}: the centre moved on axis {d}: {a} -> {b}"
+            );
+        }
+        let spread = |m: &Array2<f32>| m.std_axis(ndarray::Axis(0), 0.0).sum();
+        assert!(
+            spread(&end) < 0.5 * spread(&start),
+            "seed {seed}: attraction alone should contract: spread {} -> {}",
+            spread(&start),
+            spread(&end)
+        );
+    }
+}

@@ -98,14 +98,23 @@ fn rdist(a: &[f32], b: &[f32]) -> f32 {
 
 /// Runs `n_epochs` epochs on `embedding` (`n × dim`, row-major) and returns it.
 ///
-/// Each epoch reads the previous positions and writes new ones; a point's new position is
-/// computed by one task from its own edges in column order, starting from its previous
-/// position and moving as it goes (its neighbours stay at their previous positions). Edge `e`
-/// (entry of row `i`) fires when its next-sample epoch is reached, as in umap-learn: `i` takes
-/// twice the clipped attraction (once for `(i, j)`, once for `(j, i)`'s `move_other`), then
-/// `floor((t - next_negative) / epochs_per_negative_sample)` repulsions from points drawn
-/// with the generator keyed by `(seed, t, e)`, each computed from the position after the
-/// attraction, `LANES` at a time.
+/// umap-learn's SGD visits the edges one after another; a sample of edge `(i, j)` moves `i`
+/// towards `j` and `j` towards `i` by the same step (`move_other`), and the reverse edge
+/// `(j, i)`, sampled at another moment, moves them again from where they then are. Here each
+/// epoch runs in [`ROUNDS`] rounds; edge `(i, j)` (entry `p` of row `i`) is applied in round
+/// `p mod ROUNDS`, by `i` and by `j` alike, from the positions at the round's start, so the
+/// two steps are exactly opposite; its reverse edge comes in its own round, after positions
+/// have moved. Within a round each point's new position is computed by one task (its edges
+/// in a fixed order), so the result does not depend on the thread count. A head `i` then
+/// takes `floor((t - next_negative) / epochs_per_negative_sample)` repulsions from points
+/// drawn with the generator keyed by `(seed, t, e)`, from its position after the attraction,
+/// `LANES` at a time. Edges fire by umap-learn's schedule (every `max_w / w` epochs).
+///
+/// Both parts matter for weakly clustered data: taking a point's attraction from its own
+/// moving position (not equal and opposite), or applying an edge and its reverse in one
+/// doubled step from the same positions (overshooting close pairs), made the groups contract
+/// less, and HDBSCAN then merged topics that umap-learn keeps apart (see docs/benchmarks.md,
+/// "UMAP on weakly clustered data").
 pub(crate) fn optimize(
     g: &FuzzyGraph,
     mut current: Vec<f32>,
@@ -120,6 +129,8 @@ pub(crate) fn optimize(
     if nnz == 0 || n_epochs == 0 {
         return current;
     }
+    let rounds = ROUNDS;
+    let plan = Plan::new(g, rounds);
     let max_w = g.weights.iter().copied().fold(0.0f32, f32::max);
     // umap-learn's make_epochs_per_sample: an edge of weight w fires every max_w / w epochs.
     let epochs_per_sample: Vec<f64> = g
@@ -140,57 +151,126 @@ pub(crate) fn optimize(
         .collect();
     let mut next_sample = epochs_per_sample.clone();
     let mut next_negative = epochs_per_negative.clone();
-    let gamma = params.repulsion_strength;
     let mut next = vec![0.0f32; n * dim];
 
     for epoch in 0..n_epochs {
         let alpha = params.learning_rate * (1.0 - epoch as f32 / n_epochs as f32);
-        let prev = &current;
-        // Split the per-edge state along chunk boundaries so each task owns its rows' edges.
-        let mut tasks = Vec::with_capacity(n.div_ceil(CHUNK));
-        let (mut ns_rest, mut nn_rest) = (&mut next_sample[..], &mut next_negative[..]);
-        let mut pos_rest = &mut next[..];
-        for c0 in (0..n).step_by(CHUNK) {
-            let c1 = (c0 + CHUNK).min(n);
-            let edges = g.indptr[c1] - g.indptr[c0];
-            let (ns, r1) = ns_rest.split_at_mut(edges);
-            let (nn, r2) = nn_rest.split_at_mut(edges);
-            let (pos, r3) = pos_rest.split_at_mut((c1 - c0) * dim);
-            (ns_rest, nn_rest, pos_rest) = (r1, r2, r3);
-            tasks.push((c0, c1, ns, nn, pos));
+        for round in 0..rounds {
+            let ctx = RoundContext {
+                g,
+                plan: &plan,
+                prev: &current,
+                next_sample: &next_sample,
+                next_negative: &next_negative,
+                epochs_per_negative: &epochs_per_negative,
+                a,
+                b,
+                gamma: params.repulsion_strength,
+                alpha,
+                seed: params.seed,
+                epoch,
+                round,
+            };
+            // Specialised for the common output sizes so the per-coordinate loops unroll.
+            next.par_chunks_mut(CHUNK * dim)
+                .enumerate()
+                .for_each(|(c, pos)| {
+                    let c0 = c * CHUNK;
+                    match dim {
+                        2 => chunk_round::<2>(&ctx, dim, c0, pos),
+                        3 => chunk_round::<3>(&ctx, dim, c0, pos),
+                        5 => chunk_round::<5>(&ctx, dim, c0, pos),
+                        10 => chunk_round::<10>(&ctx, dim, c0, pos),
+                        _ => chunk_round::<0>(&ctx, dim, c0, pos),
+                    }
+                });
+            std::mem::swap(&mut current, &mut next);
         }
-        let ctx = EpochContext {
-            g,
-            prev,
-            epochs_per_sample: &epochs_per_sample,
-            epochs_per_negative: &epochs_per_negative,
-            a,
-            b,
-            gamma,
-            alpha,
-            seed: params.seed,
-            epoch,
-        };
-        // Specialised for the common output sizes so the per-coordinate loops unroll.
-        tasks
-            .into_par_iter()
-            .for_each(|(c0, c1, ns, nn, pos)| match dim {
-                2 => chunk_epoch::<2>(&ctx, dim, c0, c1, ns, nn, pos),
-                3 => chunk_epoch::<3>(&ctx, dim, c0, c1, ns, nn, pos),
-                5 => chunk_epoch::<5>(&ctx, dim, c0, c1, ns, nn, pos),
-                10 => chunk_epoch::<10>(&ctx, dim, c0, c1, ns, nn, pos),
-                _ => chunk_epoch::<0>(&ctx, dim, c0, c1, ns, nn, pos),
+        // The schedule moves on once per epoch, as umap-learn's does.
+        let t = epoch as f64;
+        next_sample
+            .par_iter_mut()
+            .zip(next_negative.par_iter_mut())
+            .zip(epochs_per_sample.par_iter().zip(&epochs_per_negative))
+            .for_each(|((ns, nn), (&eps, &epn))| {
+                if *ns <= t {
+                    *ns += eps;
+                    *nn += negatives(t, *nn, epn) as f64 * epn;
+                }
             });
-        std::mem::swap(&mut current, &mut next);
     }
     current
 }
 
-/// What every task of one epoch reads.
-struct EpochContext<'a> {
+/// Rounds per epoch (see [`Plan`]). An edge and its reverse share a round one time in four;
+/// 4 rounds already cluster like umap-learn on the BBC paragraphs (16 rounds: the same, at
+/// twice the cost; 1: merged topics).
+const ROUNDS: usize = 4;
+
+/// Negative samples owed to an edge that fires in epoch `t`.
+fn negatives(t: f64, next_negative: f64, epochs_per_negative: f64) -> usize {
+    (((t - next_negative) / epochs_per_negative) as i64).max(0) as usize
+}
+
+/// When each point applies each update: for point `i` and round `r`, the items
+/// `items[offsets[i * R + r]..offsets[i * R + r + 1]]`, each an edge `e` of row `i` shifted
+/// left by one, the low bit set when `i` is the edge's head (attraction and negative samples),
+/// clear when `i` takes the other end of the reverse edge `(j, i)` (umap-learn's move_other).
+/// Edge `(i, j)` runs in round `position in row mod R` at both its ends.
+struct Plan {
+    rounds: usize,
+    offsets: Vec<usize>,
+    items: Vec<u64>,
+}
+
+impl Plan {
+    fn new(g: &FuzzyGraph, rounds: usize) -> Plan {
+        let n = g.n_points();
+        let slot = |e: usize, row: usize| (e - g.indptr[row]) % rounds;
+        let per_point: Vec<Vec<(usize, u64)>> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let mut items = Vec::new();
+                for e in g.indptr[i]..g.indptr[i + 1] {
+                    items.push((slot(e, i), (e as u64) << 1 | 1));
+                    let j = g.cols[e] as usize;
+                    let (cols, _) = g.row(j);
+                    if let Ok(p) = cols.binary_search(&(i as u32)) {
+                        items.push((slot(g.indptr[j] + p, j), (e as u64) << 1));
+                    }
+                }
+                items.sort_unstable();
+                items
+            })
+            .collect();
+        let mut offsets = Vec::with_capacity(n * rounds + 1);
+        let mut items = Vec::new();
+        offsets.push(0);
+        for list in per_point {
+            let mut k = 0;
+            for r in 0..rounds {
+                while k < list.len() && list[k].0 == r {
+                    items.push(list[k].1);
+                    k += 1;
+                }
+                offsets.push(items.len());
+            }
+        }
+        Plan {
+            rounds,
+            offsets,
+            items,
+        }
+    }
+}
+
+/// What every task of one round reads.
+struct RoundContext<'a> {
     g: &'a FuzzyGraph,
+    plan: &'a Plan,
     prev: &'a [f32],
-    epochs_per_sample: &'a [f64],
+    next_sample: &'a [f64],
+    next_negative: &'a [f64],
     epochs_per_negative: &'a [f64],
     a: f32,
     b: f32,
@@ -198,63 +278,49 @@ struct EpochContext<'a> {
     alpha: f32,
     seed: u64,
     epoch: usize,
+    round: usize,
 }
 
-/// One epoch for points `c0..c1`: `ns`, `nn` are their edges' next-sample and
-/// next-negative-sample epochs, `pos` their new positions. `D` is the output dimension when
-/// it is known at compile time, 0 otherwise (then `dyn_dim` is used).
-///
-/// Compiled also for AVX2 and AVX-512 and picked at run time: the lanes of [`repel_lanes`] then
-/// fill one register. Same bits on every CPU: the code has no fused multiply-adds and no
-/// reassociated sums for the compiler to change.
+/// One round for the points from `c0` on whose new positions `pos` holds.
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma+avx",
     "x86_64+avx2+fma+avx",
 ))]
-#[allow(clippy::too_many_arguments)]
-fn chunk_epoch<const D: usize>(
-    ctx: &EpochContext<'_>,
-    dyn_dim: usize,
-    c0: usize,
-    c1: usize,
-    ns: &mut [f64],
-    nn: &mut [f64],
-    pos: &mut [f32],
-) {
+fn chunk_round<const D: usize>(ctx: &RoundContext<'_>, dyn_dim: usize, c0: usize, pos: &mut [f32]) {
     let dim = if D == 0 { dyn_dim } else { D };
     let (g, prev, a, b, alpha, gamma) = (ctx.g, ctx.prev, ctx.a, ctx.b, ctx.alpha, ctx.gamma);
     let n = g.n_points();
     let t = ctx.epoch as f64;
-    let base = g.indptr[c0];
     let mut snap = vec![0.0f32; dim];
-    for i in c0..c1 {
-        let me = &mut pos[(i - c0) * dim..(i - c0 + 1) * dim];
-        me.copy_from_slice(&prev[i * dim..(i + 1) * dim]);
-        for e in g.indptr[i]..g.indptr[i + 1] {
-            let le = e - base;
-            if ns[le] > t {
+    for (li, me) in pos.chunks_exact_mut(dim).enumerate() {
+        let i = c0 + li;
+        let here = &prev[i * dim..(i + 1) * dim];
+        me.copy_from_slice(here);
+        let k = i * ctx.plan.rounds + ctx.round;
+        for &item in &ctx.plan.items[ctx.plan.offsets[k]..ctx.plan.offsets[k + 1]] {
+            let e = (item >> 1) as usize;
+            if ctx.next_sample[e] > t {
                 continue;
             }
             let j = g.cols[e] as usize;
             let other = &prev[j * dim..(j + 1) * dim];
-            // The attraction of (i, j) and, for (j, i)'s move_other, once more.
-            let d2 = rdist(me, other);
+            // Both ends compute the pair's force from the round's start, so it is equal and
+            // opposite, as umap-learn's move_other makes it.
+            let d2 = rdist(here, other);
             let coeff = if d2 > 0.0 {
-                // d2^(b-1) and d2^b = d2 · d2^(b-1) from one power.
                 let pb1 = pow(d2, b - 1.0);
                 -2.0 * a * b * pb1 / (a * pb1 * d2 + 1.0)
             } else {
                 0.0
             };
-            for (m, &o) in me.iter_mut().zip(other) {
-                *m += 2.0 * clip(coeff * (*m - o)) * alpha;
+            for ((m, &h), &o) in me.iter_mut().zip(here).zip(other) {
+                *m += clip(coeff * (h - o)) * alpha;
             }
-            ns[le] += ctx.epochs_per_sample[e];
-            let n_neg = (((t - nn[le]) / ctx.epochs_per_negative[e]) as i64).max(0) as usize;
+            if item & 1 == 0 {
+                continue;
+            }
+            let n_neg = negatives(t, ctx.next_negative[e], ctx.epochs_per_negative[e]);
             let mut rng = SplitMix::keyed(ctx.seed, ctx.epoch as u64, e as u64);
-            // Repulsions are all taken from the position after the attraction, so they are
-            // independent of each other: with the output dimension known, they are computed
-            // `LANES` at a time in straight-line code that the compiler turns into SIMD.
             snap.copy_from_slice(me);
             if D == 0 {
                 for _ in 0..n_neg {
@@ -276,7 +342,6 @@ fn chunk_epoch<const D: usize>(
                 while left > 0 {
                     let take = left.min(LANES);
                     left -= take;
-                    // Unused lanes point at `i` itself: distance 0, so no force.
                     let mut ks = [i; LANES];
                     for k in &mut ks[..take] {
                         *k = rng.below(n);
@@ -284,7 +349,6 @@ fn chunk_epoch<const D: usize>(
                     repel_lanes::<D>(me, &snap, prev, i, &ks, a, b, gamma, alpha);
                 }
             }
-            nn[le] += n_neg as f64 * ctx.epochs_per_negative[e];
         }
     }
 }

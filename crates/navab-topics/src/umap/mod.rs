@@ -26,18 +26,19 @@
 //!    or uniform random; scaled so that the largest coordinate is 10, a little noise added,
 //!    then each column mapped to `[0, 10]`;
 //! 4. `a`, `b` fitted to `min_dist` and `spread` by least squares ([`find_ab_params`]);
-//! 5. SGD over edges scheduled by epochs-per-sample, negative sampling, gradients clipped to
-//!    ±4, learning rate decaying linearly.
+//! 5. SGD over edges scheduled by epochs-per-sample, each sample moving both ends by opposite
+//!    steps, negative sampling, gradients clipped to ±4, learning rate decaying linearly.
 //!
 //! # Determinism
 //! Same input, parameters and seed give the same bytes whatever the number of threads.
-//! umap-learn's SGD is Hogwild (threads race on shared positions); here each epoch reads the
-//! previous epoch's positions and writes a new buffer, each point's new position computed by
-//! one task from its own edges in a fixed order. An edge `(i, j)` moves only `i` (the graph
-//! is symmetric, so `(j, i)` moves `j`), and `i` takes the attraction twice, once for each
-//! direction, which matches umap-learn's `move_other`. Negative samples for edge `e` in epoch
-//! `t` come from a generator keyed by `(seed, t, e)`. Every reduction elsewhere (spectral and
-//! PCA initialisation) sums fixed-size chunks in a fixed order.
+//! umap-learn's SGD is Hogwild (threads race on shared positions; seeded, it runs on one
+//! thread); here each epoch runs in a fixed number of rounds, each reading the positions at
+//! its start and writing a new buffer, each point's new position computed by one task from its
+//! own updates in a fixed order. A sample of edge `(i, j)` moves `i` and `j` by exactly
+//! opposite steps in one round, as umap-learn's `move_other` does, and its reverse `(j, i)`
+//! in another round. Negative samples for edge `e` in epoch `t` come from a generator keyed by
+//! `(seed, t, e)`. Every reduction elsewhere (spectral and PCA initialisation) sums fixed-size
+//! chunks in a fixed order.
 
 mod curve;
 mod graph;
