@@ -63,6 +63,8 @@ pub struct CorpusDoc {
     pub date: Option<String>,
     /// Field `place`: a place the article names or its dateline.
     pub place: Option<String>,
+    /// Field `language`: the language the text is written in (a code such as `zh` or a name).
+    pub language: Option<String>,
 }
 
 /// Reads a JSONL corpus; see the [module docs](self).
@@ -175,6 +177,7 @@ impl CorpusReader {
             source: text_field(record, "source"),
             date: text_field(record, "date"),
             place: text_field(record, "place"),
+            language: text_field(record, "language"),
         };
         if !self.paragraphs {
             return Ok((doc.id.clone(), vec![doc]));
