@@ -194,6 +194,15 @@ fn csv_without_the_text_column_is_a_format_error() {
             .contains("no `text` column (found: id, body)"),
         "{err}"
     );
+    let empty = write(dir.path(), "empty.csv", b"");
+    let err = CorpusReader::new("text")
+        .read(&empty, &ReadOptions::lenient())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("no `text` column (an empty file)"),
+        "{err}"
+    );
     // The text field is configurable.
     let loaded = CorpusReader::new("body")
         .read(&path, &ReadOptions::strict())

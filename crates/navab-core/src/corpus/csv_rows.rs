@@ -35,13 +35,13 @@ pub(super) fn read(
         .map(|name| String::from_utf8_lossy(name).trim().to_string())
         .collect();
     if !columns.contains(&reader.text_field) {
+        let found = match columns.join(", ") {
+            names if names.is_empty() => "an empty file".to_string(),
+            names => format!("found: {names}"),
+        };
         return Err(Error::Format {
             path: path.to_path_buf(),
-            reason: format!(
-                "the header has no `{}` column (found: {})",
-                reader.text_field,
-                columns.join(", ")
-            ),
+            reason: format!("the header has no `{}` column ({found})", reader.text_field),
         });
     }
     let mut gather = Gather::new(reader, options);
