@@ -5,6 +5,7 @@ use std::path::Path;
 use navab_core::{CorpusReader, ReadOptions};
 use serde::{Deserialize, Serialize};
 
+use crate::lang::Languages;
 use crate::{Error, Result};
 
 /// One news document, as the pipeline keeps it.
@@ -16,6 +17,10 @@ pub struct NewsDoc {
     pub text: String,
     /// The nation whose values the outlet speaks for (field `nation`, else the run's default).
     pub nation: String,
+    /// The language of the text, a lower-case code (field `language`, else the nation's
+    /// language, see [`Languages`]).
+    #[serde(default)]
+    pub language: String,
     /// The outlet (field `source`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -41,7 +46,7 @@ pub struct SkippedLine {
 }
 
 /// Reads a JSONL corpus with [`navab_core::CorpusReader`]: one object a line with a text field;
-/// `id`, `nation`, `source`, `date`, `place` and the label field are optional. Blank lines are
+/// `id`, `nation`, `source`, `language`, `date`, `place` and the label field are optional. Blank lines are
 /// ignored; a line that is not JSON, has no text, has an empty text or repeats an id is skipped
 /// and listed, never a panic. Text and fields are trimmed.
 ///
@@ -52,6 +57,7 @@ pub fn read_corpus(
     text_field: &str,
     label_field: Option<&str>,
     default_nation: &str,
+    languages: &Languages,
     limit: Option<usize>,
 ) -> Result<(Vec<NewsDoc>, Vec<SkippedLine>)> {
     let mut reader = CorpusReader::new(text_field).limit(limit);
@@ -83,14 +89,18 @@ pub fn read_corpus(
     let docs = loaded
         .items
         .into_iter()
-        .map(|d| NewsDoc {
-            id: d.id,
-            text: d.text.trim().to_string(),
-            nation: d.nation.unwrap_or_else(|| default_nation.to_string()),
-            source: d.source,
-            date: d.date,
-            place: d.place,
-            label: d.label,
+        .map(|d| {
+            let nation = d.nation.unwrap_or_else(|| default_nation.to_string());
+            NewsDoc {
+                id: d.id,
+                text: d.text.trim().to_string(),
+                language: languages.language_of(d.language.as_deref(), &nation),
+                nation,
+                source: d.source,
+                date: d.date,
+                place: d.place,
+                label: d.label,
+            }
         })
         .collect();
     Ok((docs, skipped))

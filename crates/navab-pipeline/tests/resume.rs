@@ -227,7 +227,7 @@ fn refused_credentials_stop_the_run_and_keep_what_was_computed() {
     // Only the first call reached the model: the rest were not sent.
     assert_eq!(refused.calls(), 1);
     let manifest: Manifest = read_json(&out.join("manifest.json")).unwrap();
-    let before: Vec<&str> = ["corpus", "embed", "topics", "instag"]
+    let before: Vec<&str> = ["corpus", "embed:en", "topics", "instag"]
         .into_iter()
         .take_while(|s| *s != stopped_at)
         .collect();
@@ -327,21 +327,28 @@ fn every_input_that_changes_results_recomputes_its_stage_and_those_after() {
     // Another model (another endpoint or name): the LLM stages again, not the numeric ones.
     let other = Faulty::healthy("model-b");
     let report = run(&config(&corpus, &out), &other, &embedder).unwrap();
-    assert_eq!(resumed(&report), ["corpus", "embed", "topics"]);
+    assert_eq!(resumed(&report), ["corpus", "embed:en", "topics"]);
     assert!(other.calls() > 0);
 
     // The local model's own settings, passed by the caller.
     let mut c = config(&corpus, &out);
     c.llm_settings = serde_json::json!({"max_new_tokens": 64});
     let report = run(&c, &other, &embedder).unwrap();
-    assert_eq!(resumed(&report), ["corpus", "embed", "topics"]);
+    assert_eq!(resumed(&report), ["corpus", "embed:en", "topics"]);
 
     // A setting of one stage: that stage and the ones after it.
-    c.statement_language = "French".into();
+    c.statement_language = Some("French".into());
     let report = run(&c, &other, &embedder).unwrap();
     assert_eq!(
         resumed(&report),
-        ["corpus", "embed", "topics", "instag", "labels"]
+        [
+            "corpus",
+            "embed:en",
+            "topics",
+            "instag",
+            "labels",
+            "screen-topics"
+        ]
     );
 
     // Another embedder.

@@ -21,6 +21,7 @@ pub(crate) fn run<X: Executor>(cx: &mut Ctx<'_, X>) -> Result<CorpusStage> {
     let inputs = serde_json::json!({
         "sha256": file_sha256(&c.corpus)?, "text_field": c.text_field,
         "label_field": c.label_field, "default_nation": c.default_nation, "limit": c.limit,
+        "languages": c.languages,
     });
     cx.stage("corpus", "01-corpus.json", inputs, |cx| {
         let c = cx.config;
@@ -29,6 +30,7 @@ pub(crate) fn run<X: Executor>(cx: &mut Ctx<'_, X>) -> Result<CorpusStage> {
             &c.text_field,
             c.label_field.as_deref(),
             &c.default_nation,
+            &c.languages,
             c.limit,
         )?;
         let counts = [("documents", docs.len()), ("skipped", skipped.len())];
