@@ -1,5 +1,5 @@
-//! 10. Conflict Reduction within each nation: LLM relation checks on kNN pairs, structural
-//! balance, removal.
+//! Stage 10, Conflict Reduction within each nation: LLM relation checks on kNN pairs,
+//! structural balance, removal.
 
 use std::collections::BTreeMap;
 
