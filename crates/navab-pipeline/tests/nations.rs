@@ -141,8 +141,8 @@ fn conflict_reduction_keeps_each_nations_own_majority() {
         assert!(counts.removed_by_conflict > 0, "{nation}: {counts:?}");
     }
 
-    // The ablation keeps both stances in both nations and says so.
-    let out = dir.path().join("no-cr");
+    // The ablation keeps both stances in both nations and says so, in the same run folder:
+    // the triples made from the reduced statements are not reused.
     let mut c = config(&corpus, &out);
     c.run_conflict_reduction = false;
     let report = run(&c, &StanceModel::default());
@@ -152,6 +152,16 @@ fn conflict_reduction_keeps_each_nations_own_majority() {
         assert_eq!(report.per_nation[nation].removed_by_conflict, 0);
     }
     assert!(report.markdown().contains("without Conflict Reduction"));
+    let resumed: Vec<&str> = report
+        .stages
+        .iter()
+        .filter(|s| s.resumed)
+        .map(|s| s.stage.as_str())
+        .collect();
+    assert!(
+        resumed.contains(&"sources") && !resumed.contains(&"triples"),
+        "{resumed:?}"
+    );
 }
 
 fn language_corpus() -> Vec<serde_json::Value> {

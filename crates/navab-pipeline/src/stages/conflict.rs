@@ -30,6 +30,7 @@ pub(crate) fn run<X: Executor>(
     sources: &SourcesStage,
 ) -> Result<ConflictStage> {
     if !cx.config.run_conflict_reduction {
+        cx.run.skip("conflict")?;
         let kept = sources
             .items
             .iter()

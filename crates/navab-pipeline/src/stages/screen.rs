@@ -34,6 +34,7 @@ pub(crate) fn topics<X: Executor>(
     texts: &[&str],
 ) -> Result<Vec<TopicVerdict>> {
     if cx.config.screening == Screening::Statements {
+        cx.run.skip("screen-topics")?;
         let all = labels.iter().map(|l| TopicVerdict {
             topic: l.topic,
             value_related: Some(true),
@@ -118,6 +119,7 @@ pub(crate) fn run<X: Executor>(
     statements: &StatementsStage,
 ) -> Result<StatementsStage> {
     if cx.config.screening == Screening::Topics {
+        cx.run.skip("screen")?;
         return Ok(StatementsStage {
             items: statements.items.clone(),
             failures: Vec::new(),

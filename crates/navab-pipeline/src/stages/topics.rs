@@ -188,6 +188,7 @@ pub(crate) fn instag<X: Executor>(
     texts: &[&str],
 ) -> Result<Vec<GroupInsTag>> {
     if !cx.config.run_instag {
+        cx.run.skip("instag")?;
         return Ok(Vec::new());
     }
     let prompt = Tagging {
