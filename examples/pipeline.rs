@@ -348,9 +348,12 @@ fn read_lines(path: &std::path::Path) -> Result<Vec<String>> {
         .collect())
 }
 
+/// An embedder with its on-disk cache.
+type Cached = CachedEmbedder<Box<dyn Embedder>>;
+
 /// The embedders of `--embedder` (or `--embed-url`), each with its own cache: the default first
 /// (language `*`), then one per `LANG=DIR`.
-fn load_embedders(args: &Args) -> Result<Vec<(String, CachedEmbedder<Box<dyn Embedder>>)>> {
+fn load_embedders(args: &Args) -> Result<Vec<(String, Cached)>> {
     let mut default = PathBuf::from("models/all-MiniLM-L6-v2");
     let mut specs: Vec<(String, PathBuf)> = Vec::new();
     for spec in &args.embedder {

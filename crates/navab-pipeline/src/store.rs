@@ -102,6 +102,17 @@ impl RunDir {
         ok.then_some(record)
     }
 
+    /// Records that `stage` does not run this time (an ablation, or a screening mode that
+    /// leaves it out). If an earlier run computed it, the stages after it were computed from
+    /// its output: they are no longer reusable in this run.
+    pub fn skip(&mut self, stage: &str) -> Result<()> {
+        if self.manifest.stages.remove(stage).is_some() {
+            self.dirty = true;
+            write_json(&self.root.join("manifest.json"), &self.manifest)?;
+        }
+        Ok(())
+    }
+
     /// Records `stage` (complete or not) and writes the manifest atomically. Later stages are
     /// no longer reusable in this run.
     pub fn finish(&mut self, stage: &str, record: StageRecord) -> Result<()> {

@@ -141,8 +141,8 @@ fn conflict_reduction_keeps_each_nations_own_majority() {
         assert!(counts.removed_by_conflict > 0, "{nation}: {counts:?}");
     }
 
-    // The ablation keeps both stances in both nations and says so.
-    let out = dir.path().join("no-cr");
+    // The ablation keeps both stances in both nations and says so, in the same run folder:
+    // the triples made from the reduced statements are not reused.
     let mut c = config(&corpus, &out);
     c.run_conflict_reduction = false;
     let report = run(&c, &StanceModel::default());
@@ -152,6 +152,16 @@ fn conflict_reduction_keeps_each_nations_own_majority() {
         assert_eq!(report.per_nation[nation].removed_by_conflict, 0);
     }
     assert!(report.markdown().contains("without Conflict Reduction"));
+    let resumed: Vec<&str> = report
+        .stages
+        .iter()
+        .filter(|s| s.resumed)
+        .map(|s| s.stage.as_str())
+        .collect();
+    assert!(
+        resumed.contains(&"sources") && !resumed.contains(&"triples"),
+        "{resumed:?}"
+    );
 }
 
 fn language_corpus() -> Vec<serde_json::Value> {
@@ -175,15 +185,25 @@ fn language_corpus() -> Vec<serde_json::Value> {
         "Le stade était plein pour le match de football du club et de son attaquant.",
         "L'entraîneur du club de football salue son attaquant après le match au stade.",
     ];
+    let de = [
+        "Die Regierung will die Rente reformieren und das Rentenalter der Arbeitnehmer erhöhen.",
+        "Die Gewerkschaften lehnen die Rentenreform und das höhere Rentenalter ab.",
+        "Die Rentenreform spaltet Arbeitnehmer, Gewerkschaften und die Regierung.",
+        "Die Regierung verteidigt die Rentenreform vor den Gewerkschaften und Arbeitnehmern.",
+        "Der Fußballverein gewann das Spiel im Stadion dank seines Stürmers.",
+        "Der Stürmer des Vereins schoss zwei Tore beim Fußballspiel im Stadion.",
+        "Das Stadion war beim Fußballspiel des Vereins und seines Stürmers voll.",
+        "Der Trainer des Fußballvereins lobt seinen Stürmer nach dem Spiel im Stadion.",
+    ];
     let mut lines = Vec::new();
-    for (k, (z, f)) in zh.iter().zip(fr).enumerate() {
+    for (k, ((z, f), d)) in zh.iter().zip(fr).zip(de).enumerate() {
         for copy in 0..2 {
-            lines.push(
-                serde_json::json!({"id": format!("zh{k}-{copy}"), "nation": "China", "text": z}),
-            );
+            let id = |lang: &str| format!("{lang}{k}-{copy}");
+            lines.push(serde_json::json!({"id": id("zh"), "nation": "China", "text": z}));
             lines.push(serde_json::json!({
-                "id": format!("fr{k}-{copy}"), "nation": "Canada", "language": "fr", "text": f
+                "id": id("fr"), "nation": "Canada", "language": "fr", "text": f
             }));
+            lines.push(serde_json::json!({"id": id("de"), "nation": "Germany", "text": d}));
         }
     }
     lines
@@ -209,6 +229,13 @@ fn each_language_gets_its_words_and_its_statements() {
     };
     let zh = words_of("zh");
     let fr = words_of("fr");
+    let de = words_of("de");
+    assert!(!de.is_empty(), "{:?}", topics_file["notes"]);
+    assert!(
+        !de.iter()
+            .any(|w| ["die", "der", "und", "das"].contains(&w.as_str())),
+        "{de:?}"
+    );
     assert!(
         !zh.is_empty() && !fr.is_empty(),
         "zh {zh:?} fr {fr:?} {:?}",
@@ -226,9 +253,10 @@ fn each_language_gets_its_words_and_its_statements() {
             .any(|w| ["les", "des", "le", "du"].contains(&w.as_str())),
         "{fr:?}"
     );
+    let nations = ["China", "Canada", "Germany"];
     assert!(topics
         .iter()
-        .all(|t| t["nation"] == "China" || t["nation"] == "Canada"));
+        .all(|t| nations.contains(&t["nation"].as_str().unwrap())));
 
     // Extraction asked for each document's language, with an example in that language.
     let asks = llm.requests("You extract value statements");
@@ -236,10 +264,10 @@ fn each_language_gets_its_words_and_its_statements() {
         asks.iter().any(|u| u.starts_with("Language: Chinese")),
         "{asks:?}"
     );
-    assert!(
-        asks.iter().any(|u| u.starts_with("Language: French")),
-        "{asks:?}"
-    );
+    for language in ["French", "German"] {
+        let ask = format!("Language: {language}");
+        assert!(asks.iter().any(|u| u.starts_with(&ask)), "{asks:?}");
+    }
     assert!(
         !asks.iter().any(|u| u.starts_with("Language: English")),
         "{asks:?}"
@@ -252,7 +280,9 @@ fn each_language_gets_its_words_and_its_statements() {
         .all(|s| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))));
     // Topics were screened as topics, before extraction.
     assert!(!llm.requests("You screen news topics").is_empty());
-    assert!(out.join("maps/China.svg").is_file() && out.join("maps/Canada.svg").is_file());
+    for nation in nations {
+        assert!(out.join(format!("maps/{nation}.svg")).is_file(), "{nation}");
+    }
 }
 
 #[test]
@@ -279,6 +309,7 @@ fn the_allow_list_and_the_ablations_recompute_only_what_follows_them() {
     let second = run(&c, &llm);
     for stage in [
         "corpus",
+        "embed:de",
         "embed:en",
         "embed:zh",
         "topics",
@@ -297,8 +328,8 @@ fn the_allow_list_and_the_ablations_recompute_only_what_follows_them() {
     assert!(third.stages.iter().all(|s| s.stage != "instag"));
 
     // A nation's language changes the corpus stage and so everything after it.
-    c.languages.by_nation.insert("uk".into(), "de".into());
+    c.languages.by_nation.insert("uk".into(), "it".into());
     let fourth = run(&c, &llm);
     assert!(!resumed(&fourth, "corpus") && !resumed(&fourth, "topics"));
-    assert!(fourth.stages.iter().any(|s| s.stage == "embed:de"));
+    assert!(fourth.stages.iter().any(|s| s.stage == "embed:it"));
 }

@@ -1,5 +1,5 @@
-//! 10. Conflict Reduction within each nation: LLM relation checks on kNN pairs, structural
-//! balance, removal.
+//! Stage 10, Conflict Reduction within each nation: LLM relation checks on kNN pairs,
+//! structural balance, removal.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +30,7 @@ pub(crate) fn run<X: Executor>(
     sources: &SourcesStage,
 ) -> Result<ConflictStage> {
     if !cx.config.run_conflict_reduction {
+        cx.run.skip("conflict")?;
         let kept = sources
             .items
             .iter()

@@ -1,5 +1,5 @@
-//! 5. Topic labels: the LLM names each HDBSCAN topic from its c-TF-IDF words, its MMR
-//! keywords and representative documents; InsTag topics keep their tag.
+//! Stage 5, topic labels: the LLM names each HDBSCAN topic from its c-TF-IDF words, its
+//! MMR keywords and representative documents; InsTag topics keep their tag.
 
 use navab_llm::stage::run_stage;
 use navab_llm::steps::TopicLabel;

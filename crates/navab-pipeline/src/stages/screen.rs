@@ -1,5 +1,6 @@
-//! 6. Topic screening (the paper's: the LLM judges each topic against the value-topic sets)
-//! and 8. statement screening (optional: the LLM keeps the statements that speak to values).
+//! Topic screening (stage 6, the paper's: the LLM judges each topic against the value-topic
+//! sets) and statement screening (stage 8, optional: the LLM keeps the statements that speak
+//! to values).
 
 use navab_llm::stage::run_stage;
 use navab_llm::steps::{TopicScreening, ValueScreening};
@@ -23,8 +24,9 @@ pub(crate) struct TopicVerdict {
     pub failure: Option<String>,
 }
 
-/// 6. Each topic, with its label, keywords and representative documents, judged against the
-/// value-topic sets. With statement screening only, every topic passes without a call.
+/// Stage 6: each topic, with its label, keywords and representative documents, judged
+/// against the value-topic sets. With statement screening only, every topic passes without a
+/// call.
 pub(crate) fn topics<X: Executor>(
     cx: &mut Ctx<'_, X>,
     topics: &TopicsStage,
@@ -32,6 +34,7 @@ pub(crate) fn topics<X: Executor>(
     texts: &[&str],
 ) -> Result<Vec<TopicVerdict>> {
     if cx.config.screening == Screening::Statements {
+        cx.run.skip("screen-topics")?;
         let all = labels.iter().map(|l| TopicVerdict {
             topic: l.topic,
             value_related: Some(true),
@@ -116,6 +119,7 @@ pub(crate) fn run<X: Executor>(
     statements: &StatementsStage,
 ) -> Result<StatementsStage> {
     if cx.config.screening == Screening::Topics {
+        cx.run.skip("screen")?;
         return Ok(StatementsStage {
             items: statements.items.clone(),
             failures: Vec::new(),

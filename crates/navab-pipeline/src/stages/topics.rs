@@ -179,8 +179,8 @@ pub(crate) struct GroupInsTag {
     pub result: InsTagResult,
 }
 
-/// 4. InsTag tags each group's outliers (with the group's embedder for consolidation);
-/// nothing when the run turns InsTag off.
+/// Stage 4: InsTag tags each group's outliers (with the group's embedder for
+/// consolidation); nothing when the run turns InsTag off.
 pub(crate) fn instag<X: Executor>(
     cx: &mut Ctx<'_, X>,
     docs: &[NewsDoc],
@@ -188,6 +188,7 @@ pub(crate) fn instag<X: Executor>(
     texts: &[&str],
 ) -> Result<Vec<GroupInsTag>> {
     if !cx.config.run_instag {
+        cx.run.skip("instag")?;
         return Ok(Vec::new());
     }
     let prompt = Tagging {
