@@ -429,7 +429,10 @@ mod tests {
         assert_eq!(fit_text("short", 500.0, &style), "short");
         let long = "a very long topic name with many words in it";
         let fitted = fit_text(long, 80.0, &style);
-        assert!(fitted.ends_with('…') && fitted.len() < long.len(), "{fitted}");
+        assert!(
+            fitted.ends_with('…') && fitted.len() < long.len(),
+            "{fitted}"
+        );
         assert!(text_width(&fitted, &style) <= 80.0);
         assert_eq!(fit_text(long, 1.0, &style), "…");
     }

@@ -194,8 +194,17 @@ fn map_canvas(
     let mut canvas = Canvas::new(side + PNG_LEGEND_W, side + PNG_TOP, WHITE)?;
     let width = canvas.width() as f32 - 20.0;
     let title_style = TextStyle::new(16.0).bold();
-    let title = if title.trim().is_empty() { "Topic map" } else { title };
-    canvas.text(12.0, 22.0, &fit_text(title, width, &title_style), &title_style);
+    let title = if title.trim().is_empty() {
+        "Topic map"
+    } else {
+        title
+    };
+    canvas.text(
+        12.0,
+        22.0,
+        &fit_text(title, width, &title_style),
+        &title_style,
+    );
     let note = TextStyle::new(11.0).colour(GREY_TEXT);
     let what = "One dot per document, coloured by topic; outliers light grey. \
                 2-D UMAP: the axes have no units, nearness is what counts.";
@@ -296,7 +305,10 @@ mod tests {
         let names = vec!["tax, election".to_string(), String::new()];
         write_map_png_labeled(&path, points.view(), &labels, &names, "Two topics", 300).unwrap();
         let png = navab_plot::decode_png(&std::fs::read(&path).unwrap()).unwrap();
-        assert_eq!((png.width(), png.height()), (300 + PNG_LEGEND_W, 300 + PNG_TOP));
+        assert_eq!(
+            (png.width(), png.height()),
+            (300 + PNG_LEGEND_W, 300 + PNG_TOP)
+        );
         // The title band holds dark text pixels; a blank band would have none.
         assert!(dark(&png, 0, 0, 300, 28) > 50);
         // Each topic's colour appears in the plot and as the legend's dot.
@@ -311,7 +323,10 @@ mod tests {
                 .count();
             assert!(in_plot > 20, "topic {t}: {in_plot} pixels");
             // Legend text right of the dot.
-            assert!(dark(&png, legend_x + 10, y - 8, png.width(), y + 6) > 10, "name {t}");
+            assert!(
+                dark(&png, legend_x + 10, y - 8, png.width(), y + 6) > 10,
+                "name {t}"
+            );
         }
     }
 
