@@ -259,10 +259,12 @@ fn main() -> Result<()> {
             &names,
             &title,
         )?;
-        navab::topics::map::write_map_png(
+        navab::topics::map::write_map_png_labeled(
             &args.out.join("map.png"),
             map.view(),
             &model.labels,
+            &names,
+            &title,
             900,
         )?;
     }
