@@ -32,18 +32,21 @@ use navab::pipeline::{
 
 #[derive(Parser)]
 #[command(
-    about = "Run NaVAB's pipeline on a JSONL news corpus, per nation and in each nation's \
+    about = "Run NaVAB's pipeline on a news corpus (JSONL, CSV or a directory of .txt files), per nation and in each nation's \
              language: embeddings, topics, InsTag, labels, topic screening, extraction, source \
              judgment, Conflict Reduction within each nation, triples, dataset",
-    after_help = "Corpus lines: {\"id\", \"text\", \"nation\", \"source\", \"language\", \"date\", \
-                  \"place\"} (only text is required). Outputs in --out: stages/ (one file per stage), \
+    after_help = "Corpus records (JSONL lines, or CSV columns named in a header row): id, text, \
+                  nation, source, language, date, place (only text is required). A directory corpus \
+                  is one article per .txt file, its id the file name; --nation, --source and \
+                  --language say whose it is. Outputs in --out: stages/ (one file per stage), \
                   dataset/ (NaVAB layout: <Nation>/{human,official}_statement_result.json), \
                   dpo/ (LLaMA-Factory and TRL files, 80/20 split), verification.csv, \
                   maps/<nation>.svg (topic maps), report.md and report.json. Evaluate the dataset with \
                   `cargo run --release --example evaluate -- --data OUT/dataset`."
 )]
 struct Args {
-    /// JSONL news corpus.
+    /// News corpus: a JSONL file, a CSV file with a header row (name ending in .csv), or a
+    /// directory of .txt files, one article each.
     #[arg(long)]
     corpus: PathBuf,
     /// Run directory; rerunning with the same settings resumes.
@@ -58,6 +61,9 @@ struct Args {
     /// Nation of documents without a `nation` field (China, US, UK, France, Germany, or any).
     #[arg(long, default_value = "UK")]
     nation: String,
+    /// Source (outlet) of documents without a `source` field, e.g. for a directory corpus.
+    #[arg(long)]
+    source: Option<String>,
     /// Use only the first N documents (at least 1).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     limit: Option<u64>,
@@ -181,6 +187,7 @@ fn main() -> Result<()> {
     config.text_field = args.text_field.clone();
     config.label_field = args.label_field.clone();
     config.default_nation = args.nation.clone();
+    config.default_source = args.source.clone();
     config.limit = args.limit.map(|n| n as usize);
     let min_cluster_size = args.min_cluster_size as usize;
     config.topics.hdbscan.min_cluster_size = min_cluster_size;

@@ -64,7 +64,8 @@ pub enum ConflictScope {
 /// rerun with other settings starts over instead of mixing old and new stage files.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
-    /// JSONL corpus.
+    /// The news corpus: JSONL, CSV with a header row (a name ending in `.csv`), or a directory
+    /// of `*.txt` files, one article each ([`navab_core::CorpusReader`]).
     pub corpus: PathBuf,
     /// Run directory (stage files, dataset, report).
     pub out: PathBuf,
@@ -74,6 +75,9 @@ pub struct PipelineConfig {
     pub label_field: Option<String>,
     /// Nation of documents without a `nation` field.
     pub default_nation: String,
+    /// Source (outlet) of documents without a `source` field (every text file of a directory
+    /// corpus); `None` leaves them without one.
+    pub default_source: Option<String>,
     /// How each document's language is decided (record, nation, default). The language picks
     /// the document's embedder, stop words and word segmentation, and the language its
     /// statements are written in.
@@ -129,6 +133,7 @@ impl PipelineConfig {
             text_field: "text".into(),
             label_field: None,
             default_nation: "UK".into(),
+            default_source: None,
             languages: Languages::default(),
             limit: None,
             topics: TopicParams::default(),
@@ -151,7 +156,7 @@ impl PipelineConfig {
     }
 
     /// Checks what no run can work with: zero concurrency, a limit of 0 documents, an empty
-    /// text field or nation, a corpus that is not a file, or an `out` that cannot be written.
+    /// text field or nation, a corpus that does not exist, or an `out` that cannot be written.
     /// [`run_pipeline`] calls it first; a binary can call it before loading any model.
     pub fn check(&self) -> Result<()> {
         let bad = |what: &str| Err(Error::Input(what.to_string()));
@@ -167,9 +172,9 @@ impl PipelineConfig {
         if self.text_field.trim().is_empty() || self.default_nation.trim().is_empty() {
             return bad("text field and default nation must not be empty");
         }
-        if !self.corpus.is_file() {
+        if !self.corpus.is_file() && !self.corpus.is_dir() {
             return Err(Error::Input(format!(
-                "corpus {} is not a file",
+                "corpus {} is neither a file nor a directory of text files",
                 self.corpus.display()
             )));
         }
