@@ -325,17 +325,12 @@ fn a_resumable_evaluation_through_a_failing_server_loses_nothing() {
     };
     let journal = out.join("progress.jsonl");
     std::fs::create_dir_all(&out).unwrap();
+    let evaluate = |journal: &std::path::Path| {
+        evaluate_resumable(&remote, &items, &methods, &options, journal, &mut |_, _| {}).unwrap()
+    };
 
     // Broken: the poisoned items fail (recorded, not scored), every transient error was retried.
-    let run = evaluate_resumable(
-        &remote,
-        &items,
-        &methods,
-        &options,
-        &journal,
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let run = evaluate(&journal);
     let failed: Vec<&str> = run.failures.iter().map(|f| f.item_id.as_str()).collect();
     assert_eq!(failed, ["q0", "q5", "q10"]);
     assert_eq!(run.records.len(), 9 * methods.len());
@@ -343,15 +338,7 @@ fn a_resumable_evaluation_through_a_failing_server_loses_nothing() {
     // Healthy again: the rerun sends exactly the failed items' prompts.
     faulty.broken.store(false, SeqCst);
     faulty.scored.lock().unwrap().clear();
-    let run = evaluate_resumable(
-        &remote,
-        &items,
-        &methods,
-        &options,
-        &journal,
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let run = evaluate(&journal);
     assert!(run.failures.is_empty(), "{:?}", run.failures);
     assert_eq!(run.records.len(), 12 * methods.len());
     let rescored = faulty.scored.lock().unwrap().clone();
@@ -368,15 +355,7 @@ fn a_resumable_evaluation_through_a_failing_server_loses_nothing() {
 
     // The same reports as a run that never met a fault.
     std::fs::create_dir_all(&clean).unwrap();
-    let fresh = evaluate_resumable(
-        &remote,
-        &items,
-        &methods,
-        &options,
-        &clean.join("progress.jsonl"),
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let fresh = evaluate(&clean.join("progress.jsonl"));
     write_reports(&clean, &fresh, &[], 1).unwrap();
     assert_eq!(report_bytes(&out), report_bytes(&clean));
 }
