@@ -154,7 +154,7 @@ pub(crate) fn optimize(
     let mut next = vec![0.0f32; n * dim];
 
     for epoch in 0..n_epochs {
-        let alpha = params.learning_rate * (1.0 - epoch as f32 / n_epochs as f32);
+        let alpha = learning_rate(params.learning_rate, epoch, n_epochs);
         for round in 0..rounds {
             let ctx = RoundContext {
                 g,
@@ -203,9 +203,18 @@ pub(crate) fn optimize(
 }
 
 /// Rounds per epoch (see [`Plan`]). An edge and its reverse share a round one time in four;
-/// 4 rounds already cluster like umap-learn on the BBC paragraphs (16 rounds: the same, at
-/// twice the cost; 1: merged topics).
+/// 4 rounds cluster like umap-learn on 8 of the 10 rows of docs/benchmarks.md's comparison
+/// (1 round merged topics); 16 rounds on 9, by a margin within seed noise, at 10–30% more
+/// time.
 const ROUNDS: usize = 4;
+
+/// The step size in epoch `epoch` of `n_epochs`, as umap-learn schedules it: it lowers the rate
+/// after each epoch `t` to `initial · (1 - t / n_epochs)`, so epochs 0 and 1 both run at the
+/// initial rate and the last at `2 / n_epochs` of it. (Epoch 0 samples no edge: every edge's
+/// first sample is due at epoch `max_w / w >= 1`.)
+fn learning_rate(initial: f32, epoch: usize, n_epochs: usize) -> f32 {
+    initial * (1.0 - epoch.saturating_sub(1) as f32 / n_epochs as f32)
+}
 
 /// Negative samples owed to an edge that fires in epoch `t`.
 fn negatives(t: f64, next_negative: f64, epochs_per_negative: f64) -> usize {
@@ -355,6 +364,18 @@ fn chunk_round<const D: usize>(ctx: &RoundContext<'_>, dyn_dim: usize, c0: usize
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn learning_rate_follows_umap_learns_update_after_each_epoch() {
+        // umap-learn: alpha = initial; for t in 0..n: epoch(t, alpha); alpha = initial * (1 - t / n).
+        for n in [1usize, 2, 7, 200, 500] {
+            let mut alpha = 0.8f32;
+            for t in 0..n {
+                assert_eq!(super::learning_rate(0.8, t, n), alpha, "epoch {t} of {n}");
+                alpha = 0.8 * (1.0 - t as f32 / n as f32);
+            }
+        }
+    }
+
     #[test]
     fn fast_pow_matches_powf() {
         for &x in &[1e-30f32, 1e-6, 0.01, 0.5, 1.0, 1.7, 3.0, 100.0, 1e6, 1e20] {
