@@ -13,10 +13,6 @@ fn clip(v: f32) -> f32 {
     v.clamp(-4.0, 4.0)
 }
 
-/// Negative samples computed together (see [`repel_lanes`]). Eight fit one AVX register and
-/// cover the usual five samples per edge in one pass.
-const LANES: usize = 8;
-
 /// `x^y` for `x > 0` as `2^(y·log2 x)` with short polynomials (relative error about 1e-6),
 /// several times cheaper than `powf`, which dominated the SGD. Pure arithmetic on the bits,
 /// so the same on every run and thread, and no branches, so that lanes vectorise. Results
@@ -47,50 +43,6 @@ fn pow(x: f32, y: f32) -> f32 {
     f32::from_bits(p.to_bits().wrapping_add((k as u32) << 23))
 }
 
-/// Repulsions of `snap` (the point's position after its attraction) from the points `ks`,
-/// added to `me`. A lane whose point is `i` (`snap`'s own), or at distance 0, adds nothing; the lane
-/// sums are added in lane order, so the result does not depend on the CPU.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn repel_lanes<const D: usize>(
-    me: &mut [f32],
-    snap: &[f32],
-    prev: &[f32],
-    i: usize,
-    ks: &[usize; LANES],
-    a: f32,
-    b: f32,
-    gamma: f32,
-    alpha: f32,
-) {
-    let mut diff = [[0.0f32; LANES]; D];
-    let mut d2 = [0.0f32; LANES];
-    let mut live = [0.0f32; LANES];
-    for (l, &k) in ks.iter().enumerate() {
-        let other = &prev[k * D..(k + 1) * D];
-        for d in 0..D {
-            let t = snap[d] - other[d];
-            diff[d][l] = t;
-            d2[l] += t * t;
-        }
-        live[l] = if k == i { 0.0 } else { 2.0 * gamma * b };
-    }
-    let mut coeff = [0.0f32; LANES];
-    for l in 0..LANES {
-        let x = d2[l];
-        let c = live[l] / ((0.001 + x) * (a * pow(x, b) + 1.0));
-        // Zero distance (a duplicate point) gives no direction to push in.
-        coeff[l] = if x > 0.0 { c } else { 0.0 };
-    }
-    for d in 0..D {
-        let mut sum = 0.0f32;
-        for l in 0..LANES {
-            sum += clip(coeff[l] * diff[d][l]);
-        }
-        me[d] += sum * alpha;
-    }
-}
-
 /// Squared distance between two short rows.
 fn rdist(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
@@ -107,8 +59,8 @@ fn rdist(a: &[f32], b: &[f32]) -> f32 {
 /// have moved. Within a round each point's new position is computed by one task (its edges
 /// in a fixed order), so the result does not depend on the thread count. A head `i` then
 /// takes `floor((t - next_negative) / epochs_per_negative_sample)` repulsions from points
-/// drawn with the generator keyed by `(seed, t, e)`, from its position after the attraction,
-/// `LANES` at a time. Edges fire by umap-learn's schedule (every `max_w / w` epochs).
+/// drawn with the generator keyed by `(seed, t, e)`, one after another from its position after
+/// the attraction. Edges fire by umap-learn's schedule (every `max_w / w` epochs).
 ///
 /// Both parts matter for weakly clustered data: taking a point's attraction from its own
 /// moving position (not equal and opposite), or applying an edge and its reverse in one
@@ -300,7 +252,6 @@ fn chunk_round<const D: usize>(ctx: &RoundContext<'_>, dyn_dim: usize, c0: usize
     let (g, prev, a, b, alpha, gamma) = (ctx.g, ctx.prev, ctx.a, ctx.b, ctx.alpha, ctx.gamma);
     let n = g.n_points();
     let t = ctx.epoch as f64;
-    let mut snap = vec![0.0f32; dim];
     for (li, me) in pos.chunks_exact_mut(dim).enumerate() {
         let i = c0 + li;
         let here = &prev[i * dim..(i + 1) * dim];
@@ -330,32 +281,21 @@ fn chunk_round<const D: usize>(ctx: &RoundContext<'_>, dyn_dim: usize, c0: usize
             }
             let n_neg = negatives(t, ctx.next_negative[e], ctx.epochs_per_negative[e]);
             let mut rng = SplitMix::keyed(ctx.seed, ctx.epoch as u64, e as u64);
-            snap.copy_from_slice(me);
-            if D == 0 {
-                for _ in 0..n_neg {
-                    let k = rng.below(n);
-                    if k == i {
-                        continue;
-                    }
-                    let other = &prev[k * dim..(k + 1) * dim];
-                    let d2 = rdist(&snap, other);
-                    if d2 > 0.0 {
-                        let coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * pow(d2, b) + 1.0));
-                        for ((m, &sv), &o) in me.iter_mut().zip(&snap).zip(other) {
-                            *m += clip(coeff * (sv - o)) * alpha;
-                        }
-                    }
+            // One after another, each from where the previous one left the point, as
+            // umap-learn does: summing them from one position pushed weakly clustered groups
+            // apart less at their edges (more HDBSCAN noise; docs/benchmarks.md).
+            for _ in 0..n_neg {
+                let k = rng.below(n);
+                if k == i {
+                    continue;
                 }
-            } else {
-                let mut left = n_neg;
-                while left > 0 {
-                    let take = left.min(LANES);
-                    left -= take;
-                    let mut ks = [i; LANES];
-                    for k in &mut ks[..take] {
-                        *k = rng.below(n);
+                let other = &prev[k * dim..(k + 1) * dim];
+                let d2 = rdist(me, other);
+                if d2 > 0.0 {
+                    let coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * pow(d2, b) + 1.0));
+                    for (m, &o) in me.iter_mut().zip(other) {
+                        *m += clip(coeff * (*m - o)) * alpha;
                     }
-                    repel_lanes::<D>(me, &snap, prev, i, &ks, a, b, gamma, alpha);
                 }
             }
         }
