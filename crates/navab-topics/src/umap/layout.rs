@@ -155,9 +155,9 @@ pub(crate) fn optimize(
 }
 
 /// Rounds per epoch (see [`Plan`]). An edge and its reverse share a round one time in four;
-/// 4 rounds cluster like umap-learn on 8 of the 10 rows of docs/benchmarks.md's comparison
-/// (1 round merged topics); 16 rounds on 9, by a margin within seed noise, at 10–30% more
-/// time.
+/// 4 rounds cluster like umap-learn on all 10 rows of docs/benchmarks.md's comparison (1 round
+/// merged topics). 16 rounds, measured before negative samples ran one after another,
+/// moved one row by less than the seed noise, for 10–35% more SGD time.
 const ROUNDS: usize = 4;
 
 /// The step size in epoch `epoch` of `n_epochs`, as umap-learn schedules it: it lowers the rate
