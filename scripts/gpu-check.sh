@@ -88,7 +88,8 @@ if [ "$SMALL" = 1 ]; then
   SHAPES="tiny"; N_FID=16; N_EVAL=4; LIMIT="--limit 64"; PYLIMIT="--limit 64"; TOPICS_N=5000
   BATCHES=2,4; REPEATS=1
 else
-  SHAPES="qwen2.5-0.5b llama-3.1-8b"; N_FID=200; N_EVAL=24; LIMIT=""; PYLIMIT=""; TOPICS_N=1000000
+  SHAPES="qwen2.5-0.5b llama-3.1-8b"; N_FID=200; N_EVAL=24; LIMIT=""; PYLIMIT=""
+  TOPICS_N=${GPU_CHECK_TOPICS_N:-1000000}
   BATCHES=8,32,128; REPEATS=5
 fi
 HAVE_TORCH=0
@@ -137,8 +138,8 @@ for dt in bf16 f32; do
     flag=""; [ $kind = paragraphs ] && flag=--paragraphs
     if step_to "$E/speed.txt" "emb-$kind-$DEV-$dt" 90 "$B/embed_corpus" --corpus "$BBC" --model "$MINILM" $LIMIT $flag \
         --batch-size 256 --device "$DEV" --dtype "$dt" --out "$E/speed"; then
-      # "N docs, T tokens (after truncation) in S s: D docs/s, K tokens/s"
-      fig "$(awk -v k=$kind -v d=$DEV -v t=$dt '/docs\/s/ {gsub(",", ""); printf "{\"bench\": \"embed\", \"tool\": \"navab\", \"device\": \"%s\", \"dtype\": \"%s\", \"corpus\": \"%s\", \"n\": %s, \"batch\": 256, \"seconds\": %s, \"docs_per_s\": %s}\n", d, t, k, $1, $7, $9}' "$E/speed.txt")"
+      fig "$("$PY" "$REF/gpu_compare.py" embed-speed "$E/speed.txt" --label "navab $DEV $dt $kind" \
+        --fields "{\"tool\": \"navab\", \"device\": \"$DEV\", \"dtype\": \"$dt\", \"corpus\": \"$kind\", \"batch\": 256}")"
     fi
   done
 done
@@ -166,7 +167,7 @@ fi
 
 # --- 4. topics at scale: kNN + UMAP + HDBSCAN on synthetic embeddings (CPU) -------------------------
 T=$W/topics; mkdir -p "$T"
-step_to "$T/umap.txt" "umap-synthetic-$TOPICS_N" 240 "$B/umap_bench" --synthetic $TOPICS_N --dim 384 --clusters 50 \
+step_to "$T/umap.txt" "umap-synthetic-$TOPICS_N" 400 "$B/umap_bench" --synthetic $TOPICS_N --dim 384 --clusters 50 \
     --trust-sample 2000 --out "$T/umap5" \
   && fig "$("$PY" -c 'import json, sys; print(json.dumps({"bench": "topics-umap", "synthetic": True, "n": int(sys.argv[1]), "dim": 384, "output": open(sys.argv[2]).read().strip().splitlines()}))' $TOPICS_N "$T/umap.txt")"
 [ -f "$T/umap5.f32" ] && step_to "$T/hdbscan.txt" "hdbscan-synthetic-$TOPICS_N" 120 "$B/hdbscan_bench" --input "$T/umap5.f32" \

@@ -4,17 +4,24 @@
     gpu_compare.py logprobs CPU.jsonl GPU.jsonl --label NAME     # examples/logprobs outputs
     gpu_compare.py embeddings CPU_PREFIX GPU_PREFIX --label NAME  # embed_corpus --out prefixes
     gpu_compare.py decisions CPU_DIR GPU_DIR --label NAME         # evaluate --out dirs
+    gpu_compare.py embed-speed STDOUT.txt --label NAME             # embed_corpus's speed line
     gpu_compare.py summary FIGURES.jsonl                          # a Markdown table of every line
+
+Values that are not numbers (NaN) are counted and reported, never averaged.
 """
 import argparse
 import json
 import math
+import re
 import sys
 from array import array
 
 
+FIELDS = {}
+
+
 def emit(**kw):
-    print(json.dumps(kw), flush=True)
+    print(json.dumps({**FIELDS, **kw}), flush=True)
 
 
 def logprobs(a, b, label):
@@ -27,8 +34,10 @@ def logprobs(a, b, label):
         if x["ids"] != y["ids"]:
             sys.exit(f"token ids differ for text {x['text'][:40]!r}")
         diffs += [abs(p - q) for p, q in zip(x["logprobs"], y["logprobs"])]
+    finite = [d for d in diffs if not math.isnan(d)]
     emit(check="logprobs", label=label, texts=len(ra), tokens=len(diffs),
-         max_abs_diff=max(diffs), mean_abs_diff=sum(diffs) / len(diffs))
+         nan=len(diffs) - len(finite), max_abs_diff=max(finite, default=None),
+         mean_abs_diff=sum(finite) / len(finite) if finite else None)
 
 
 def read_vectors(prefix):
@@ -47,16 +56,32 @@ def embeddings(a, b, label):
     if (ma["rows"], ma["dim"]) != (mb["rows"], mb["dim"]) or ma["ids"] != mb["ids"]:
         sys.exit("the two embedding files hold different documents")
     d = ma["dim"]
-    cos, max_abs = [], 0.0
+    cos, max_abs, nan_rows = [], 0.0, 0
     for r in range(ma["rows"]):
         x, y = va[r * d:(r + 1) * d], vb[r * d:(r + 1) * d]
+        if any(math.isnan(v) for v in x) or any(math.isnan(v) for v in y):
+            nan_rows += 1
+            continue
         dot = sum(p * q for p, q in zip(x, y))
         nx = math.sqrt(sum(p * p for p in x)) or 1.0
         ny = math.sqrt(sum(q * q for q in y)) or 1.0
         cos.append(dot / (nx * ny))
         max_abs = max(max_abs, max(abs(p - q) for p, q in zip(x, y)))
-    emit(check="embeddings", label=label, rows=len(cos), dim=d, min_cosine=min(cos),
-         mean_cosine=sum(cos) / len(cos), max_abs_diff=max_abs)
+    emit(check="embeddings", label=label, rows=ma["rows"], dim=d, nan_rows=nan_rows,
+         min_cosine=min(cos, default=None),
+         mean_cosine=sum(cos) / len(cos) if cos else None, max_abs_diff=max_abs)
+
+
+def embed_speed(path, label):
+    # embed_corpus prints "N docs, T tokens (after truncation) in S s: D docs/s, K tokens/s".
+    text = open(path).read()
+    m = re.search(r"(\d+) docs, (\d+) tokens .*? in ([\d.]+) s: ([\d.]+) docs/s, ([\d.]+) tokens/s",
+                  text)
+    if not m:
+        sys.exit(f"no speed line in {path}")
+    n, tokens, secs, docs_s, tok_s = m.groups()
+    emit(bench="embed", label=label, n=int(n), tokens=int(tokens), seconds=float(secs),
+         docs_per_s=float(docs_s), tokens_per_s=float(tok_s))
 
 
 def decisions(a, b, label):
@@ -85,13 +110,17 @@ def summary(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["logprobs", "embeddings", "decisions", "summary"])
+    ap.add_argument("what", choices=["logprobs", "embeddings", "decisions", "embed-speed", "summary"])
     ap.add_argument("a")
     ap.add_argument("b", nargs="?")
     ap.add_argument("--label", default="")
+    ap.add_argument("--fields", default="{}", help="a JSON object to add to the output line")
     args = ap.parse_args()
+    FIELDS.update(json.loads(args.fields))
     if args.what == "summary":
         summary(args.a)
+    elif args.what == "embed-speed":
+        embed_speed(args.a, args.label)
     else:
         {"logprobs": logprobs, "embeddings": embeddings, "decisions": decisions}[args.what](
             args.a, args.b, args.label)
