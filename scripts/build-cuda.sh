@@ -114,11 +114,12 @@ BIN=$TARGET/release/examples
 # error and `--device cpu` must work.
 if ! ldconfig -p 2>/dev/null | grep -q 'libcuda.so.1 '; then
   smoke_libs=$TOOLCHAIN/cuda/lib64/stubs:$TOOLCHAIN/cuda/lib64
-  if out=$(LD_LIBRARY_PATH=$smoke_libs "$BIN/logprobs" --model "$MODELS/all-MiniLM-L6-v2" \
+  if out=$(RUST_BACKTRACE=0 LD_LIBRARY_PATH=$smoke_libs "$BIN/logprobs" --model "$MODELS/all-MiniLM-L6-v2" \
       --device cuda --text hi 2>&1); then
     echo "smoke: --device cuda succeeded on a machine without a GPU" >&2; exit 1
   fi
-  echo "smoke: --device cuda without a GPU -> $(echo "$out" | tail -1)" >&2
+  echo "smoke: --device cuda without a GPU -> $(echo "$out" | head -1)" >&2
+  echo "$out" | grep -q CUDA_ERROR_NO_DEVICE || { echo "smoke: unexpected error" >&2; exit 1; }
   if [ -f "$MODELS/all-MiniLM-L6-v2/model.safetensors" ] && [ -n "${NAVAB_DATA_DIR:-}" ]; then
     smoke=$(mktemp -d)
     LD_LIBRARY_PATH=$smoke_libs "$BIN/embed_corpus" --corpus "$NAVAB_DATA_DIR/bbc-news.jsonl" \

@@ -167,7 +167,8 @@ fi
 
 # --- 4. topics at scale: kNN + UMAP + HDBSCAN on synthetic embeddings (CPU) -------------------------
 T=$W/topics; mkdir -p "$T"
-step_to "$T/umap.txt" "umap-synthetic-$TOPICS_N" 400 "$B/umap_bench" --synthetic $TOPICS_N --dim 384 --clusters 50 \
+# What is left of the budget, less 45 s for HDBSCAN on UMAP's 5-d output.
+step_to "$T/umap.txt" "umap-synthetic-$TOPICS_N" $(( $(left) - 45 )) "$B/umap_bench" --synthetic $TOPICS_N --dim 384 --clusters 50 \
     --trust-sample 2000 --out "$T/umap5" \
   && fig "$("$PY" -c 'import json, sys; print(json.dumps({"bench": "topics-umap", "synthetic": True, "n": int(sys.argv[1]), "dim": 384, "output": open(sys.argv[2]).read().strip().splitlines()}))' $TOPICS_N "$T/umap.txt")"
 [ -f "$T/umap5.f32" ] && step_to "$T/hdbscan.txt" "hdbscan-synthetic-$TOPICS_N" 120 "$B/hdbscan_bench" --input "$T/umap5.f32" \
