@@ -4,8 +4,9 @@
 # the bundle that scripts/build-cuda.sh packs (see docs/gpu.md).
 #
 #   OUT=/some/dir scripts/gpu-check.sh [BUNDLE_DIR]          # on the GPU machine
-#   GPU_CHECK_SMALL=1 GPU_CHECK_DEVICE=cpu OUT=/tmp/dry scripts/gpu-check.sh gpu-bundle
-#                                                             # dry run of every step on a CPU
+#   LD_LIBRARY_PATH=$S/stubs:$S GPU_CHECK_SMALL=1 GPU_CHECK_DEVICE=cpu OUT=/tmp/dry \
+#     scripts/gpu-check.sh gpu-bundle     # dry run of every step on a CPU; S = the toolchain's
+#                                         # lib64 (its libcuda stub lets the binaries start)
 #
 # Every figure is one JSON line in $OUT/figures.jsonl; $OUT/summary.md tabulates them and
 # $OUT/log.txt holds every command with its output. A failing step is recorded and the check
