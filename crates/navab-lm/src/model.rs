@@ -518,7 +518,10 @@ fn read_chat_template(path: &Path) -> Option<String> {
 /// The GGUF's own tokenizer, rebuilt from its metadata; where that is not supported
 /// (SentencePiece vocabularies: Gemma, Llama 2), the `tokenizer.json` beside the file, which is
 /// where a model's download puts it.
-fn gguf_tokenizer(content: &candle_core::quantized::gguf_file::Content, path: &Path) -> Result<TextTokenizer> {
+fn gguf_tokenizer(
+    content: &candle_core::quantized::gguf_file::Content,
+    path: &Path,
+) -> Result<TextTokenizer> {
     match TextTokenizer::from_gguf(content) {
         Ok(tokenizer) => Ok(tokenizer),
         Err(e) => {

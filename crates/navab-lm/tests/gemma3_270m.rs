@@ -28,7 +28,10 @@ fn gemma3() -> Option<LanguageModel> {
     };
     let text = "Hong Kong's Legislative Council passed the bill.";
     let ids = |m: &LanguageModel| m.tokenizer().encode(text, true).unwrap().ids;
-    assert_eq!(ids(&model), ids(&LanguageModel::load(&gguf, &explicit).unwrap()));
+    assert_eq!(
+        ids(&model),
+        ids(&LanguageModel::load(&gguf, &explicit).unwrap())
+    );
     Some(model)
 }
 
