@@ -304,6 +304,89 @@ fn chunk_round<const D: usize>(ctx: &RoundContext<'_>, dyn_dim: usize, c0: usize
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// One epoch of umap-learn's rule for point 0 of a graph whose only edge is `0 → 1`:
+    /// the attraction, then each negative sample from where the previous one left the point
+    /// (`sequential`), or all of them from the position after the attraction, summed.
+    fn by_hand(
+        prev: &[[f32; 2]],
+        a: f32,
+        b: f32,
+        n_neg: usize,
+        seed: u64,
+        sequential: bool,
+    ) -> [f32; 2] {
+        let d2 = |p: &[f32; 2], q: &[f32; 2]| (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2);
+        let (here, other) = (prev[0], prev[1]);
+        let q = d2(&here, &other);
+        let coeff = -2.0 * a * b * q.powf(b - 1.0) / (a * q.powf(b) + 1.0);
+        let mut me = [0.0; 2];
+        for c in 0..2 {
+            me[c] = here[c] + clip(coeff * (here[c] - other[c]));
+        }
+        let start = me;
+        let mut rng = SplitMix::keyed(seed, 1, 0);
+        for _ in 0..n_neg {
+            let k = rng.below(prev.len());
+            if k == 0 {
+                continue;
+            }
+            let from = if sequential { me } else { start };
+            let q = d2(&from, &prev[k]);
+            let coeff = 2.0 * b / ((0.001 + q) * (a * q.powf(b) + 1.0));
+            for c in 0..2 {
+                me[c] += clip(coeff * (from[c] - prev[k][c]));
+            }
+        }
+        me
+    }
+
+    #[test]
+    fn negative_samples_are_applied_one_after_another() {
+        let prev = [
+            [0.0f32, 0.0],
+            [0.6, 0.2],
+            [0.3, -0.5],
+            [-0.4, 0.1],
+            [0.1, 0.7],
+            [-0.2, -0.3],
+        ];
+        let g = FuzzyGraph {
+            indptr: vec![0, 1, 1, 1, 1, 1, 1],
+            cols: vec![1],
+            weights: vec![1.0],
+        };
+        let (a, b) = (1.58, 0.9);
+        let rate = 7;
+        // The edge fires first in epoch 1 (learning rate 1 there), owing this many samples.
+        let n_neg = negatives(1.0, 1.0 / rate as f64, 1.0 / rate as f64);
+        assert!(n_neg >= 5, "{n_neg}");
+        for seed in 0..4 {
+            let params = UmapParams::default().seed(seed).negative_sample_rate(rate);
+            let flat: Vec<f32> = prev.iter().flatten().copied().collect();
+            let out = optimize(&g, flat.clone(), 2, a, b, &params, 2);
+            // Only point 0 is a head; the others stay where they are.
+            assert_eq!(out[2..], flat[2..]);
+            let (want, summed) = (
+                by_hand(&prev, a, b, n_neg, seed, true),
+                by_hand(&prev, a, b, n_neg, seed, false),
+            );
+            let gap = (want[0] - summed[0]).abs() + (want[1] - summed[1]).abs();
+            assert!(
+                gap > 1e-3,
+                "seed {seed}: the two rules agree here ({gap}), a weak test"
+            );
+            for c in 0..2 {
+                assert!(
+                    (out[c] - want[c]).abs() < 1e-4,
+                    "seed {seed}: {:?} vs {want:?}",
+                    &out[..2]
+                );
+            }
+        }
+    }
+
     #[test]
     fn learning_rate_follows_umap_learns_update_after_each_epoch() {
         // umap-learn: alpha = initial; for t in 0..n: epoch(t, alpha); alpha = initial * (1 - t / n).
