@@ -369,11 +369,20 @@ fn main() -> Result<()> {
 
     let (first, last) = (outcome.log.first(), outcome.log.last());
     if let (Some(first), Some(last)) = (first, last) {
-        let tokens: usize = outcome.log.iter().map(|s| s.policy_tokens).sum();
+        // Speed of this call's steps only: a resumed run's earlier steps took no time here.
+        let new_steps = &outcome.log[outcome.resumed_from.min(outcome.log.len())..];
+        let tokens: usize = new_steps.iter().map(|s| s.policy_tokens).sum();
+        let speed = if new_steps.is_empty() {
+            "no new steps (resumed at the end)".to_string()
+        } else {
+            format!(
+                "{:.1} policy tokens/s",
+                tokens as f64 / outcome.train_seconds.max(1e-9)
+            )
+        };
         println!(
-            "trained {} pairs, {} steps: loss {:.4} -> {:.4}, reward accuracy {:.2} -> {:.2}, {:.1} policy tokens/s",
+            "trained {} pairs, {} steps: loss {:.4} -> {:.4}, reward accuracy {:.2} -> {:.2}, {speed}",
             pairs.len(), outcome.log.len(), first.loss, last.loss, first.reward_accuracy, last.reward_accuracy,
-            tokens as f64 / outcome.train_seconds.max(1e-9)
         );
     }
     println!("\n{table}");

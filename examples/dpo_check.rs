@@ -65,6 +65,13 @@ fn main() -> Result<()> {
         ..DpoConfig::default()
     };
     let step = dpo_gradients(&model, &adapters, &pairs, &dpo)?;
+    // Each sequence's summed completion log-probability (chosen, rejected per pair), so that a
+    // disagreement can be traced to the policy, the reference or the loss.
+    let sums = |lp: candle_core::Tensor| -> Result<Vec<f64>> {
+        Ok(lp.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?)
+    };
+    let policy = sums(model.pair_logprobs(&pairs, Some(&adapters))?)?;
+    let reference = sums(model.pair_logprobs(&pairs, None)?)?;
     let (losses, grads) = (step.losses, step.gradients);
     // The gradients go out through the adapter writer, which owns the PEFT names and undoes
     // llama.cpp's row permutation.
@@ -83,6 +90,8 @@ fn main() -> Result<()> {
         "losses": losses.iter().map(|l| l.loss).collect::<Vec<_>>(),
         "chosen_rewards": losses.iter().map(|l| l.chosen_reward).collect::<Vec<_>>(),
         "rejected_rewards": losses.iter().map(|l| l.rejected_reward).collect::<Vec<_>>(),
+        "policy_logps": policy,
+        "reference_logps": reference,
     });
     std::fs::write(
         args.out.join("losses.json"),

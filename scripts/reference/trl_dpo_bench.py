@@ -62,6 +62,8 @@ def main():
         save_strategy="no",
         report_to="none",
         use_cpu=True,
+        # f32 as navab-train: TRL's own default (bf16=True) would autocast every forward to bf16.
+        bf16=False,
         seed=42,
         dataloader_num_workers=0,
     )

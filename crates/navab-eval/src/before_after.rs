@@ -202,21 +202,45 @@ impl Comparison {
     pub fn svg_plot(&self, title: &str) -> String {
         let (bar, gap, left, top, height) = (18.0, 14.0, 48.0, 40.0, 220.0);
         let slot = 2.0 * bar + gap;
-        let width = left + slot * self.rows.len() as f64 + 20.0;
-        let total = top + height + 110.0;
+        // SVG has no text layout: widths are estimated (0.6 em a character) so that the
+        // title, the legend and the slanted labels stay inside the picture.
+        let text_width = |text: &str, size: f64| text.chars().count() as f64 * size * 0.6;
+        let (sin, cos) = 40f64.to_radians().sin_cos();
+        let before = format!("before: {}", self.before);
+        let after = format!("after: {}", self.after);
+        let after_x = left + 14.0 + text_width(&before, 11.0) + 20.0;
+        let labels: Vec<String> = self
+            .rows
+            .iter()
+            .map(|r| format!("{} · {}", r.group, r.method))
+            .collect();
+        let label_x = |i: usize| left + gap / 2.0 + slot * i as f64 + bar;
+        let label_right = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| label_x(i) + cos * text_width(l, 11.0))
+            .fold(0.0, f64::max);
+        let label_depth = labels
+            .iter()
+            .map(|l| sin * text_width(l, 11.0))
+            .fold(0.0, f64::max);
+        let width = (left + slot * self.rows.len() as f64 + 20.0)
+            .max(left + text_width(title, 13.0) + 10.0)
+            .max(after_x + 14.0 + text_width(&after, 11.0) + 10.0)
+            .max(label_right + 10.0);
+        let total = top + height + (label_depth + 30.0).max(110.0);
         let y = |rate: f64| top + height * (1.0 - rate);
         let mut svg = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{total:.0}\" font-family=\"sans-serif\" font-size=\"11\">\n\
              <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
              <text x=\"{left}\" y=\"18\" font-size=\"13\">{}</text>\n\
-             <rect x=\"{left}\" y=\"24\" width=\"10\" height=\"10\" fill=\"#9e9e9e\"/><text x=\"{:.0}\" y=\"33\">before: {}</text>\n\
-             <rect x=\"{:.0}\" y=\"24\" width=\"10\" height=\"10\" fill=\"#1f77b4\"/><text x=\"{:.0}\" y=\"33\">after: {}</text>\n",
+             <rect x=\"{left}\" y=\"24\" width=\"10\" height=\"10\" fill=\"#9e9e9e\"/><text x=\"{:.0}\" y=\"33\">{}</text>\n\
+             <rect x=\"{after_x:.0}\" y=\"24\" width=\"10\" height=\"10\" fill=\"#1f77b4\"/><text x=\"{:.0}\" y=\"33\">{}</text>\n",
             escape(title),
             left + 14.0,
-            escape(&self.before),
-            left + 260.0,
-            left + 274.0,
-            escape(&self.after)
+            escape(&before),
+            after_x + 14.0,
+            escape(&after)
         );
         for tick in 0..=4 {
             let rate = tick as f64 / 4.0;
@@ -247,13 +271,13 @@ impl Comparison {
                     y(rate.ci_low)
                 ));
             }
-            let label = format!("{} · {}", r.group, r.method);
-            let lx = x0 + bar;
+            let label = &labels[i];
+            let lx = label_x(i);
             svg.push_str(&format!(
                 "<text x=\"{lx:.1}\" y=\"{:.1}\" transform=\"rotate(40 {lx:.1} {:.1})\">{}</text>\n",
                 top + height + 14.0,
                 top + height + 14.0,
-                escape(&label)
+                escape(label)
             ));
         }
         svg.push_str("</svg>\n");
@@ -279,5 +303,48 @@ mod tests {
         // k = 1 of n = 6: 2 · (1 + 6) / 64.
         assert!((mcnemar_exact(1, 5) - 14.0 / 64.0).abs() < 1e-12);
         assert_eq!(mcnemar_exact(3, 3), 1.0);
+    }
+
+    fn svg_number(svg: &str, attr: &str) -> f64 {
+        let start = svg.find(&format!("{attr}=\"")).unwrap() + attr.len() + 2;
+        let end = start + svg[start..].find('"').unwrap();
+        svg[start..end].parse().unwrap()
+    }
+
+    #[test]
+    fn long_names_widen_the_plot_instead_of_running_off_it() {
+        let row = |method: &str| ComparisonRow {
+            group: "navab-hk-sample / Official".into(),
+            method: method.into(),
+            before: Rate::new(3, 8),
+            after: Rate::new(4, 8),
+            change: 0.125,
+            gained: 1,
+            lost: 0,
+            p_value: 1.0,
+            beyond_intervals: false,
+        };
+        let comparison = Comparison {
+            before: "SmolLM2-135M-Instruct.Q4_1.gguf".into(),
+            after: "SmolLM2-135M-Instruct.Q4_1.gguf+dpo".into(),
+            group_by: vec!["nation".into(), "set".into()],
+            rows: vec![row("paper"), row("acc")],
+        };
+        let title =
+            "SmolLM2-135M-Instruct.Q4_1.gguf: MC correct rate before and after DPO (test split)";
+        let svg = comparison.svg_plot(title);
+        let width = svg_number(&svg, "width");
+        // Two rows of bars alone need 48 + 2 × 50 + 20 = 168 px; the 83-character title at
+        // 13 px needs about 650.
+        assert!(width >= 48.0 + 83.0 * 13.0 * 0.6, "width {width}");
+        // The "after" legend starts past the end of the "before" one.
+        let after_rect = svg.find("fill=\"#1f77b4\"").unwrap();
+        let x = svg[..after_rect].rfind("x=\"").unwrap();
+        let after_x = svg_number(&svg[x..], "x");
+        let before_text = "before: SmolLM2-135M-Instruct.Q4_1.gguf".chars().count() as f64;
+        assert!(
+            after_x >= 48.0 + 14.0 + before_text * 11.0 * 0.6,
+            "after legend at {after_x}"
+        );
     }
 }
