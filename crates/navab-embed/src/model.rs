@@ -38,9 +38,11 @@ pub struct EmbedOptions {
     /// `RAYON_NUM_THREADS`) on the CPU, one on a GPU. `1` runs one batch at a time with its
     /// products spread over the pool.
     pub workers: usize,
-    /// Use the fused CPU encoder (f32 on the CPU only): vectorised softmax, GELU and layer norm
-    /// in single passes, 1.4–1.9× faster than candle-transformers' models here, with vectors
-    /// equal to theirs within 1e-6. `false` runs candle-transformers' BERT / XLM-R everywhere.
+    /// Use the fused CPU encoder (f32 or bf16 on the CPU): vectorised softmax, GELU and layer
+    /// norm in single passes, 1.4–1.9× faster than candle-transformers' models here, with
+    /// vectors equal to theirs within 1e-6 in f32. In bf16 only its linear layers' matrix
+    /// products use bf16 weights (AMX or AVX512-BF16 where the CPU has them). `false` runs
+    /// candle-transformers' BERT / XLM-R everywhere.
     pub fused: bool,
 }
 
@@ -150,8 +152,13 @@ impl SentenceEmbedder {
                 Family::Bert => 0,
                 Family::XlmRoberta => 1,
             });
-        // The fused encoder where it computes the same thing: f32 on the CPU.
-        let fast = if options.fused && options.device.is_cpu() && options.dtype == DType::F32 {
+        // The fused encoder where it computes the same thing: f32 or bf16 on the CPU (bf16:
+        // f32 activations and bf16 matrix products, see `fast.rs`).
+        let bf16 = options.dtype == DType::BF16;
+        let fast = if options.fused
+            && options.device.is_cpu()
+            && (options.dtype == DType::F32 || bf16)
+        {
             let config: FastConfig = read_json(&config_path)?;
             let root = ["", "bert", "roberta"].into_iter().find(|p| {
                 let key = if p.is_empty() {
@@ -163,14 +170,12 @@ impl SentenceEmbedder {
             });
             match root {
                 Some(root) if config.supported() => {
-                    let vb = if root.is_empty() {
-                        vb.clone()
-                    } else {
-                        vb.pp(root)
-                    };
+                    let vb = vb.clone().set_dtype(DType::F32);
+                    let vb = if root.is_empty() { vb } else { vb.pp(root) };
                     let xlm_pad =
                         matches!(st.family, Family::XlmRoberta).then_some(pad_id as usize);
-                    let encoder = FastEncoder::load(vb, &config, xlm_pad).map_err(weight_error)?;
+                    let encoder = FastEncoder::load(vb, &config, xlm_pad, bf16)
+                        .map_err(weight_error)?;
                     Some((Encoder::Fast(encoder), config.vocab_size))
                 }
                 _ => None,
