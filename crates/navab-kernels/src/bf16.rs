@@ -147,6 +147,18 @@ impl PackedBf16 {
         Self::new(&values, n, k)
     }
 
+    /// The weights back as row-major f32 (`n × k`, each value its bf16 rounding).
+    pub fn unpack(&self) -> Vec<f32> {
+        let mut w = vec![0f32; self.n * self.k];
+        for (r, row) in w.chunks_mut(self.k).enumerate() {
+            let block = &self.data[r / BLOCK * self.k_pad * BLOCK..];
+            for (kk, v) in row.iter_mut().enumerate() {
+                *v = bf16_to_f32(block[(kk / 2 * BLOCK + r % BLOCK) * 2 + kk % 2]);
+            }
+        }
+        w
+    }
+
     /// Output features `n`.
     pub fn out_features(&self) -> usize {
         self.n
@@ -317,6 +329,11 @@ impl Bf16Linear {
         })
     }
 
+    /// The packed weights.
+    pub fn weight(&self) -> &PackedBf16 {
+        &self.weight
+    }
+
     /// The path the products run on.
     pub fn path(&self) -> Bf16Path {
         self.path
@@ -384,6 +401,7 @@ mod tests {
         );
         let packed = PackedBf16::new(&w, n, k).unwrap();
         let (xr, wr) = (round(&x), round(&w));
+        assert_eq!(packed.unpack(), wr);
         for path in Bf16Path::ALL {
             if !path.available() {
                 println!("skipped: this CPU has no {} path", path.name());
