@@ -5,6 +5,12 @@
 //!
 //! Tokens are counted as the full sequences a naive scorer would run (context + option, per
 //! option), so the figure compares directly with a reference that scores every text whole.
+//!
+//! `--synthetic-seq LEN` times raw scoring instead: random token ids, every sequence LEN tokens,
+//! batches of `--batch-sizes`, one JSON line per batch size (tokens/s). It needs no data and
+//! suits models with random weights made from a config (scripts/reference/make_random_lm.py):
+//!
+//!     cargo run --release --example bench -- --model DIR --synthetic-seq 128 --batch-sizes 8,32
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,8 +27,8 @@ use navab::lm::{parse_device, parse_dtype, LanguageModel, LoadOptions};
 struct Args {
     /// NaVAB data to score: a folder in the published layout (`*_statement_result.json`), e.g.
     /// the NaVAB Hong Kong sample (navab-hk-sample/).
-    #[arg(long)]
-    data: PathBuf,
+    #[arg(long, required_unless_present = "synthetic_seq")]
+    data: Option<PathBuf>,
     /// Model directory or GGUF file.
     #[arg(
         long,
@@ -48,6 +54,12 @@ struct Args {
     /// Write the scored texts per method here (JSONL), for scripts/reference/bench_hf.py.
     #[arg(long)]
     dump: Option<PathBuf>,
+    /// Time random sequences of exactly this many tokens instead of the NaVAB items.
+    #[arg(long, conflicts_with = "data", value_parser = clap::value_parser!(u32).range(2..))]
+    synthetic_seq: Option<u32>,
+    /// Timed repetitions per batch size with `--synthetic-seq` (after one warm-up).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    repeats: u32,
 }
 
 navab_alloc::global_allocator!();
@@ -55,14 +67,18 @@ navab_alloc::global_allocator!();
 fn main() -> Result<()> {
     navab_alloc::keep_freed_memory();
     let args = Args::parse();
-    let triples = read_navab_dir(&args.data, &ReadOptions::default())?.items;
-    let items: Vec<_> = triples.iter().map(|t| t.to_preference()).collect();
     let options = LoadOptions {
         device: parse_device(&args.device)?,
         dtype: parse_dtype(&args.dtype)?,
         ..LoadOptions::cpu()
     };
     let model = LanguageModel::load(&args.model, &options).context("loading the model")?;
+    if let Some(seq) = args.synthetic_seq {
+        return synthetic(&model, &args, seq as usize);
+    }
+    let data = args.data.as_ref().context("--data is required")?;
+    let triples = read_navab_dir(data, &ReadOptions::default())?.items;
+    let items: Vec<_> = triples.iter().map(|t| t.to_preference()).collect();
     println!(
         "model {} on {} ({}), {} items, {} cores, RAYON_NUM_THREADS={}",
         model.name(),
@@ -141,6 +157,41 @@ fn main() -> Result<()> {
                 tokens as f64 / seconds
             );
         }
+    }
+    Ok(())
+}
+
+/// Scoring throughput on random ids: `batch` sequences of `seq` tokens per call.
+fn synthetic(model: &LanguageModel, args: &Args, seq: usize) -> Result<()> {
+    use rand::{Rng, SeedableRng};
+    let vocab = model.config().vocab_size as u32;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    for &batch in &args.batch_sizes {
+        anyhow::ensure!(batch > 0, "batch sizes must be at least 1");
+        let seqs: Vec<Vec<u32>> = (0..batch)
+            .map(|_| (0..seq).map(|_| rng.random_range(0..vocab)).collect())
+            .collect();
+        // Warm-up: kernel loading, allocations.
+        model.token_logprobs(&seqs)?;
+        let started = Instant::now();
+        for _ in 0..args.repeats {
+            model.token_logprobs(&seqs)?;
+        }
+        let seconds = started.elapsed().as_secs_f64() / f64::from(args.repeats);
+        println!(
+            "{}",
+            serde_json::json!({
+                "bench": "score",
+                "tool": "navab",
+                "model": model.name(),
+                "device": args.device,
+                "dtype": args.dtype,
+                "seq": seq,
+                "batch": batch,
+                "seconds": seconds,
+                "tokens_per_s": (batch * seq) as f64 / seconds,
+            })
+        );
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! One report for many models: reads the `summary.json` of finished `evaluate` runs and writes
-//! a Table-2-shaped table with every model as a row (Markdown and CSV) and a heatmap (SVG).
+//! a Table-2-shaped table with every model as a row (Markdown and CSV) and a heatmap (SVG and PNG).
 //!
 //!     cargo run --release --example evaluate -- --data NaVAB/ --model A.gguf --out runs/a
 //!     cargo run --release --example evaluate -- --data NaVAB/ --model-url http://127.0.0.1:8000/v1 \
@@ -22,7 +22,7 @@ struct Args {
     /// The method the heatmap shows (the tables show every method).
     #[arg(long, default_value = "paper")]
     method: String,
-    /// Output directory: comparison.md, comparison.csv, heatmap.svg.
+    /// Output directory: comparison.md, comparison.csv, heatmap.svg, heatmap.png.
     #[arg(long, default_value = "runs/compare")]
     out: PathBuf,
 }
@@ -40,7 +40,7 @@ fn main() -> Result<()> {
         std::fs::read_to_string(args.out.join("comparison.md"))?
     );
     println!(
-        "{} models compared; comparison.md, comparison.csv and heatmap.svg in {}",
+        "{} models compared; comparison.md, comparison.csv, heatmap.svg and heatmap.png in {}",
         summaries.len(),
         args.out.display()
     );

@@ -13,7 +13,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use navab::core::{read_items, resolve_format, write_navab_dir, DataFormat, Loaded, PreferenceItem, ReadOptions};
+use navab::core::{
+    read_items, resolve_format, write_navab_dir, DataFormat, Loaded, PreferenceItem, ReadOptions,
+};
 use navab::eval::{
     evaluate_resumable, write_reports, EvalOptions, LocalScorer, Method, RemoteScorer,
     RemoteScorerConfig, Scorer,
@@ -179,8 +181,8 @@ fn make_scorer(args: &Args) -> Result<Box<dyn Scorer>> {
             .model_name
             .clone()
             .context("--model-url needs --model-name")?;
-        let mut config = RemoteScorerConfig::new(url.clone(), name)
-            .with_batching(args.batch_size, args.workers);
+        let mut config =
+            RemoteScorerConfig::new(url.clone(), name).with_batching(args.batch_size, args.workers);
         if let Some(var) = &args.api_key_env {
             let key = std::env::var(var)
                 .with_context(|| format!("--api-key-env {var}: the variable is not set"))?;

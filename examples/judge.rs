@@ -8,17 +8,20 @@
 //! cargo run --release --example judge -- --data path/to/NaVAB --model path/to/model.gguf \
 //!     --judge-url http://127.0.0.1:8000/v1 --judge-model Qwen/Qwen2.5-72B-Instruct --judge-key-env JUDGE_KEY
 //! ```
+//! `--trials 3` runs AJ three times (sampled answers, temperature 0.7 unless `--temperature`
+//! says otherwise, seed + t for trial t) and reports each cell's mean and standard deviation,
+//! as the paper averages three trials.
 //! Writes `OUT/aj_items.jsonl` and `OUT/aj_summary.json`; LLM calls are cached in `OUT/llm-cache`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use navab::core::{read_items, write_navab_dir, DataFormat, ReadOptions};
-use navab::eval::judge::{evaluate_aj, AjOptions, AjSummary};
+use navab::eval::judge::{evaluate_aj_trials, AjOptions, AjRun, AjSummary, AjTrialsSummary};
 use navab::llm::cache::CachedChatModel;
 use navab::llm::openai::{OpenAiChatModel, OpenAiConfig};
 use navab::llm::ChatModel;
@@ -64,9 +67,17 @@ struct Args {
     /// Environment variable with the judge endpoint's API key.
     #[arg(long)]
     judge_key_env: Option<String>,
-    /// Seed of the per-item reference order.
+    /// Seed of the per-item reference order and of the answers' sampling (trial t uses seed + t).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Run AJ this many times and report each cell's mean accuracy and its spread (the paper
+    /// averages three trials).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    trials: u64,
+    /// Sampling temperature of the model under test's answers; default 0 (greedy) for one
+    /// trial, 0.7 for several, so that the trials' answers differ.
+    #[arg(long)]
+    temperature: Option<f32>,
     /// Output directory.
     #[arg(long, default_value = "runs/aj")]
     out: PathBuf,
@@ -132,38 +143,63 @@ fn main() -> Result<()> {
     let bar = ProgressBar::new(items.len() as u64).with_style(ProgressStyle::with_template(
         "judging {bar:40} {pos}/{len} items eta {eta}",
     )?);
-    let options = AjOptions {
+    let trials = args.trials as usize;
+    let mut options = AjOptions {
         seed: args.seed,
         ..AjOptions::default()
     };
-    let run = runtime.block_on(evaluate_aj(
+    let temperature = args
+        .temperature
+        .unwrap_or(if trials > 1 { 0.7 } else { 0.0 });
+    options.answer_sampling.temperature = Some(temperature);
+    let runs = runtime.block_on(evaluate_aj_trials(
         &model,
         &judge,
         &items,
         &options,
+        trials,
         &mut |done, _| bar.set_position(done as u64),
     ));
     bar.finish_and_clear();
-    let summary = AjSummary::from_run(&run);
-    println!("{}", summary.markdown_table());
-    for failure in run.failures.iter().take(5) {
-        eprintln!(
-            "failed: {} at {}: {}",
-            failure.item_id, failure.stage, failure.reason
-        );
+    write_results(&args.out, &runs)
+}
+
+/// Prints the tables and writes `aj_items.jsonl` (a `trial` field on each record) and
+/// `aj_summary.json` (one trial: its summary; several: the mean and spread over trials, and
+/// each trial's summary).
+fn write_results(out: &Path, runs: &[AjRun]) -> Result<()> {
+    let mut items = std::io::BufWriter::new(std::fs::File::create(out.join("aj_items.jsonl"))?);
+    for (trial, run) in runs.iter().enumerate() {
+        for failure in run.failures.iter().take(5) {
+            eprintln!(
+                "failed (trial {trial}): {} at {}: {}",
+                failure.item_id, failure.stage, failure.reason
+            );
+        }
+        for record in &run.records {
+            let mut line = serde_json::to_value(record)?;
+            line["trial"] = trial.into();
+            serde_json::to_writer(&mut items, &line)?;
+            writeln!(items)?;
+        }
     }
-    let mut out = std::io::BufWriter::new(std::fs::File::create(args.out.join("aj_items.jsonl"))?);
-    for record in &run.records {
-        serde_json::to_writer(&mut out, record)?;
-        writeln!(out)?;
-    }
+    items.flush()?;
+    let per_trial: Vec<AjSummary> = runs.iter().map(AjSummary::from_run).collect();
+    let summary = if let [one] = per_trial.as_slice() {
+        println!("{}", one.markdown_table());
+        serde_json::to_value(one)?
+    } else {
+        let trials = AjTrialsSummary::from_runs(runs);
+        println!("{}", trials.markdown_table());
+        serde_json::json!({"trials": trials, "per_trial": per_trial})
+    };
     std::fs::write(
-        args.out.join("aj_summary.json"),
+        out.join("aj_summary.json"),
         serde_json::to_string_pretty(&summary)?,
     )?;
     println!(
         "wrote aj_items.jsonl and aj_summary.json to {}",
-        args.out.display()
+        out.display()
     );
     Ok(())
 }

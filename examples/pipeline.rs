@@ -25,21 +25,28 @@ use navab::llm::cache::CachedChatModel;
 use navab::llm::openai::{OpenAiChatModel, OpenAiConfig};
 use navab::llm::ChatModel;
 use navab::lm::{GenerateOptions, LanguageModel, LoadOptions, LocalChatModel};
-use navab::pipeline::{run_pipeline, Executor, PipelineConfig, RunReport, StdExecutor};
+use navab::pipeline::{
+    run_pipeline, ConflictScope, Embedders, Executor, PipelineConfig, RunReport, Screening,
+    StdExecutor,
+};
 
 #[derive(Parser)]
 #[command(
-    about = "Run NaVAB's pipeline on a JSONL news corpus: embeddings, topics, InsTag, labels, \
-             extraction, screening, source judgment, Conflict Reduction, triples, dataset",
-    after_help = "Corpus lines: {\"id\", \"text\", \"nation\", \"source\", \"date\", \"place\"} \
-                  (only text is required). Outputs in --out: stages/ (one file per stage), \
+    about = "Run NaVAB's pipeline on a news corpus (JSONL, CSV or a directory of .txt files), per nation and in each nation's \
+             language: embeddings, topics, InsTag, labels, topic screening, extraction, source \
+             judgment, Conflict Reduction within each nation, triples, dataset",
+    after_help = "Corpus records (JSONL lines, or CSV columns named in a header row): id, text, \
+                  nation, source, language, date, place (only text is required). A directory corpus \
+                  is one article per .txt file, its id the file name; --nation, --source and \
+                  --language say whose it is. Outputs in --out: stages/ (one file per stage), \
                   dataset/ (NaVAB layout: <Nation>/{human,official}_statement_result.json), \
                   dpo/ (LLaMA-Factory and TRL files, 80/20 split), verification.csv, \
-                  report.md and report.json. Evaluate the dataset with \
+                  maps/<nation>.svg (topic maps), report.md and report.json. Evaluate the dataset with \
                   `cargo run --release --example evaluate -- --data OUT/dataset`."
 )]
 struct Args {
-    /// JSONL news corpus.
+    /// News corpus: a JSONL file, a CSV file with a header row (name ending in .csv), or a
+    /// directory of .txt files, one article each.
     #[arg(long)]
     corpus: PathBuf,
     /// Run directory; rerunning with the same settings resumes.
@@ -54,12 +61,23 @@ struct Args {
     /// Nation of documents without a `nation` field (China, US, UK, France, Germany, or any).
     #[arg(long, default_value = "UK")]
     nation: String,
+    /// Source (outlet) of documents without a `source` field, e.g. for a directory corpus.
+    #[arg(long)]
+    source: Option<String>,
     /// Use only the first N documents (at least 1).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     limit: Option<u64>,
-    /// sentence-transformers directory for embeddings.
+    /// sentence-transformers directory for embeddings: `DIR` for every language, or
+    /// `LANG=DIR` for one language (repeat: `--embedder zh=models/zh --embedder DIR`).
     #[arg(long, default_value = "models/all-MiniLM-L6-v2")]
-    embedder: PathBuf,
+    embedder: Vec<String>,
+    /// Language of documents whose record has no `language` and whose nation has no known
+    /// language (China, Hong Kong, Taiwan zh; US, UK en; France fr; Germany de).
+    #[arg(long, default_value = "en")]
+    language: String,
+    /// A nation's language, `NATION=CODE` (repeat), e.g. `--nation-language Canada=fr`.
+    #[arg(long)]
+    nation_language: Vec<String>,
     /// Embed through an OpenAI-compatible `/v1/embeddings` server instead (vLLM,
     /// text-embeddings-inference, Ollama), e.g. http://127.0.0.1:8080/v1.
     #[arg(long)]
@@ -79,9 +97,30 @@ struct Args {
     /// Send at most N documents to statement extraction (quick runs; at least 1).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     max_extraction_docs: Option<u64>,
-    /// Language to write statements in.
-    #[arg(long, default_value = "English")]
-    statement_language: String,
+    /// Write every statement in this language (default: each in its news' language, as the
+    /// paper does).
+    #[arg(long)]
+    statement_language: Option<String>,
+    /// Where value screening runs: topics (the paper's: each topic against the value-topic
+    /// sets), statements (each extracted statement), or both.
+    #[arg(long, value_enum, default_value_t = ScreeningArg::Topics)]
+    screening: ScreeningArg,
+    /// File with the value-topic sets to screen topics against, one a line (default: politics,
+    /// law and rights, elections, sovereignty, social and economic policy, ethics, ...).
+    #[arg(long)]
+    value_topics: Option<PathBuf>,
+    /// Model topics per source (outlet) within each nation.
+    #[arg(long)]
+    topics_per_source: bool,
+    /// Ablation: leave HDBSCAN's outliers unplaced (no InsTag).
+    #[arg(long)]
+    no_instag: bool,
+    /// Ablation: keep every judged statement (no Conflict Reduction).
+    #[arg(long)]
+    no_conflict_reduction: bool,
+    /// One Conflict Reduction graph per nation, or per nation and source.
+    #[arg(long, value_enum, default_value_t = ScopeArg::Nation)]
+    conflict_scope: ScopeArg,
     /// LLM calls in flight per stage (remote endpoints).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
     concurrency: u64,
@@ -106,6 +145,19 @@ struct Args {
     /// Exit with status 0 even when LLM calls failed (the report still counts them).
     #[arg(long)]
     allow_failures: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ScreeningArg {
+    Topics,
+    Statements,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ScopeArg {
+    Nation,
+    Source,
 }
 
 /// Drives futures on a tokio runtime, for the HTTP backend.
@@ -135,6 +187,7 @@ fn main() -> Result<()> {
     config.text_field = args.text_field.clone();
     config.label_field = args.label_field.clone();
     config.default_nation = args.nation.clone();
+    config.default_source = args.source.clone();
     config.limit = args.limit.map(|n| n as usize);
     let min_cluster_size = args.min_cluster_size as usize;
     config.topics.hdbscan.min_cluster_size = min_cluster_size;
@@ -144,17 +197,34 @@ fn main() -> Result<()> {
     config.instag.min_frequency = config.instag.min_frequency.min(min_cluster_size);
     config.max_extraction_docs = args.max_extraction_docs.map(|n| n as usize);
     config.statement_language = args.statement_language.clone();
+    config.languages.default = args.language.clone();
+    for pair in &args.nation_language {
+        let (nation, code) = pair
+            .split_once('=')
+            .with_context(|| format!("--nation-language {pair}: expected NATION=CODE"))?;
+        config
+            .languages
+            .by_nation
+            .insert(nation.trim().to_lowercase(), code.trim().to_string());
+    }
+    config.screening = match args.screening {
+        ScreeningArg::Topics => Screening::Topics,
+        ScreeningArg::Statements => Screening::Statements,
+        ScreeningArg::Both => Screening::Both,
+    };
+    if let Some(path) = &args.value_topics {
+        config.value_topics = read_lines(path)?;
+    }
+    config.topics_per_source = args.topics_per_source;
+    config.run_instag = !args.no_instag;
+    config.run_conflict_reduction = !args.no_conflict_reduction;
+    config.conflict_scope = match args.conflict_scope {
+        ScopeArg::Nation => ConflictScope::Nation,
+        ScopeArg::Source => ConflictScope::Source,
+    };
     config.concurrency = args.concurrency as usize;
     if let Some(path) = &args.allow_topics {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        config.allow_topics = Some(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect(),
-        );
+        config.allow_topics = Some(read_lines(path)?);
     }
     if args.llm_url.is_none() {
         // The local model's replies depend on these too; an endpoint's model id says the rest.
@@ -163,32 +233,11 @@ fn main() -> Result<()> {
     // Settings, corpus and --out are checked before any model loads (seconds each).
     config.check()?;
 
-    let embedder: Box<dyn Embedder> = match &args.embed_url {
-        Some(url) => {
-            let mut oa = OpenAiConfig::new(url.clone(), args.embed_model.clone());
-            if let Some(var) = &args.api_key_env {
-                oa = oa.with_api_key_env(var.clone());
-            }
-            eprintln!("embeddings: {url} ({})", args.embed_model);
-            Box::new(RemoteEmbedder::new(oa, 64)?)
-        }
-        None => Box::new(
-            SentenceEmbedder::load(
-                &args.embedder,
-                EmbedOptions {
-                    char_limit: Some(3000),
-                    ..EmbedOptions::default()
-                },
-            )
-            .with_context(|| {
-                format!(
-                    "loading {} (run scripts/fetch-models.sh)",
-                    args.embedder.display()
-                )
-            })?,
-        ),
-    };
-    let embedder = CachedEmbedder::open(embedder, args.out.join("embeddings.cache"))?;
+    let embedders = load_embedders(&args)?;
+    let mut embedder_set = Embedders::new(&embedders[0].1);
+    for (language, e) in &embedders[1..] {
+        embedder_set = embedder_set.with(language, e);
+    }
 
     let report = match &args.llm_url {
         Some(url) => {
@@ -213,7 +262,7 @@ fn main() -> Result<()> {
             run(
                 &config,
                 &llm,
-                &embedder,
+                embedder_set,
                 &TokioExecutor(runtime.handle().clone()),
                 &|| client.stats().retries,
             )?
@@ -238,7 +287,7 @@ fn main() -> Result<()> {
                 Box::new(local) as Box<dyn ChatModel>,
                 args.out.join("llm-cache"),
             )?;
-            run(&config, &llm, &embedder, &StdExecutor, &|| 0)?
+            run(&config, &llm, embedder_set, &StdExecutor, &|| 0)?
         }
     };
     println!("{}", report.markdown());
@@ -257,14 +306,14 @@ fn main() -> Result<()> {
 fn run<X: Executor>(
     config: &PipelineConfig,
     llm: &CachedChatModel<Box<dyn ChatModel>>,
-    embedder: &CachedEmbedder<Box<dyn Embedder>>,
+    embedders: Embedders<'_>,
     exec: &X,
-    retries: &dyn Fn() -> u64,
+    retries: &(dyn Fn() -> u64 + Sync),
 ) -> Result<RunReport> {
     let mut bar: Option<(String, ProgressBar)> = None;
     let style =
         ProgressStyle::with_template("{prefix:>9} {bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")?;
-    let report = run_pipeline(config, llm, embedder, exec, &mut |stage, done, total| {
+    let report = run_pipeline(config, llm, embedders, exec, &mut |stage, done, total| {
         if bar.as_ref().is_none_or(|(s, _)| s != stage) {
             if let Some((_, b)) = bar.take() {
                 b.finish();
@@ -292,4 +341,65 @@ fn run<X: Executor>(
         stats.hits, stats.misses, stats.stores
     );
     Ok(report?)
+}
+
+/// The non-blank lines of a file, trimmed.
+fn read_lines(path: &std::path::Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// An embedder with its on-disk cache.
+type Cached = CachedEmbedder<Box<dyn Embedder>>;
+
+/// The embedders of `--embedder` (or `--embed-url`), each with its own cache: the default first
+/// (language `*`), then one per `LANG=DIR`.
+fn load_embedders(args: &Args) -> Result<Vec<(String, Cached)>> {
+    let mut default = PathBuf::from("models/all-MiniLM-L6-v2");
+    let mut specs: Vec<(String, PathBuf)> = Vec::new();
+    for spec in &args.embedder {
+        match spec.split_once('=') {
+            Some((lang, dir)) if !lang.is_empty() && !lang.contains(['/', '\\']) => {
+                specs.push((lang.trim().to_string(), PathBuf::from(dir)));
+            }
+            _ => default = PathBuf::from(spec),
+        }
+    }
+    specs.insert(0, ("*".into(), default));
+    let mut out = Vec::new();
+    for (k, (language, dir)) in specs.into_iter().enumerate() {
+        let embedder: Box<dyn Embedder> = match &args.embed_url {
+            Some(url) if k == 0 => {
+                let mut oa = OpenAiConfig::new(url.clone(), args.embed_model.clone());
+                if let Some(var) = &args.api_key_env {
+                    oa = oa.with_api_key_env(var.clone());
+                }
+                eprintln!("embeddings: {url} ({})", args.embed_model);
+                Box::new(RemoteEmbedder::new(oa, 64)?)
+            }
+            _ => {
+                let options = EmbedOptions {
+                    char_limit: Some(3000),
+                    ..EmbedOptions::default()
+                };
+                let model = SentenceEmbedder::load(&dir, options).with_context(|| {
+                    format!("loading {} (run scripts/fetch-models.sh)", dir.display())
+                })?;
+                eprintln!("embeddings ({language}): {}", dir.display());
+                Box::new(model)
+            }
+        };
+        let cache = match k {
+            0 => args.out.join("embeddings.cache"),
+            _ => args.out.join(format!("embeddings-{language}.cache")),
+        };
+        out.push((language, CachedEmbedder::open(embedder, cache)?));
+    }
+    Ok(out)
 }

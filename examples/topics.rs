@@ -26,14 +26,15 @@ use navab::topics::{fit_topics, TopicParams};
 
 #[derive(Parser)]
 #[command(
-    about = "Find the topics of a JSONL news corpus (one object a line with a text field)",
+    about = "Find the topics of a news corpus (JSONL, CSV with a header row, or a directory of .txt files)",
     after_help = "Defaults are the NaVAB authors' settings: UMAP 15 neighbours, 5 components, \
                   min_dist 0, cosine, seed 42; HDBSCAN min_cluster_size 50 (the paper says 200), eom; \
                   1-2-gram c-TF-IDF with stop words and the 100 most frequent tokens dropped."
 )]
 struct Args {
-    /// JSONL corpus, one object a line with the text field, e.g. the BBC News corpus
-    /// (bbc-news.jsonl, 2,225 articles with a `category`).
+    /// News corpus: JSONL (one object a line with the text field), CSV with a header row, or a
+    /// directory of .txt files; e.g. the BBC News corpus (bbc-news.jsonl, 2,225 articles with
+    /// a `category`).
     #[arg(long)]
     corpus: PathBuf,
     /// Field holding the text.
@@ -259,10 +260,12 @@ fn main() -> Result<()> {
             &names,
             &title,
         )?;
-        navab::topics::map::write_map_png(
+        navab::topics::map::write_map_png_labeled(
             &args.out.join("map.png"),
             map.view(),
             &model.labels,
+            &names,
+            &title,
             900,
         )?;
     }

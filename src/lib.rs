@@ -15,6 +15,7 @@
 //! - [`pipeline`] (`navab-pipeline`): the resumable pipeline from a news corpus to a dataset.
 //! - [`kernels`] (`navab-kernels`): the fused CPU kernels shared by the decoder and the encoder.
 //! - [`train`] (`navab-train`): DPO with LoRA adapters, PEFT-compatible adapter folders.
+//! - [`plot`] (`navab-plot`): PNG figures with their own text (the topic map, the heatmap).
 //!
 //! [`demo::demo_triples`] is a small dataset written for this project, used by the README's
 //! first command.
@@ -29,6 +30,7 @@ pub use navab_kernels as kernels;
 pub use navab_llm as llm;
 pub use navab_lm as lm;
 pub use navab_pipeline as pipeline;
+pub use navab_plot as plot;
 pub use navab_server as server;
 pub use navab_topics as topics;
 pub use navab_train as train;

@@ -160,7 +160,7 @@ fn bbc_to_dataset_with_a_crash_a_resume_and_an_evaluation() {
     assert!(crashed.is_err(), "the simulated crash must stop the run");
     assert_eq!(at_server(), 25);
     let manifest: Manifest = read_json(&run_dir.join("manifest.json")).unwrap();
-    for stage in ["corpus", "embed", "topics"] {
+    for stage in ["corpus", "embed:en", "topics"] {
         assert!(
             manifest.stages.contains_key(stage),
             "{stage} finished before the crash"

@@ -15,7 +15,7 @@ pub mod testing;
 pub mod types;
 
 pub use atomic::replace_file;
-pub use corpus::{CorpusDoc, CorpusReader};
+pub use corpus::{CorpusDoc, CorpusFormat, CorpusReader};
 pub use error::{Error, Result};
 pub use items::{read_items, resolve_format, DataFormat};
 pub use jsonl::{read_triples_jsonl, write_triples_jsonl};

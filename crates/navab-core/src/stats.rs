@@ -1,4 +1,5 @@
-//! Small statistics shared by the reports: the Wilson score interval of a proportion.
+//! Small statistics shared by the reports: the Wilson score interval of a proportion, and the
+//! mean and spread of repeated trials.
 //!
 //! ```
 //! use navab_core::stats::wilson_interval;
@@ -7,6 +8,24 @@
 //! assert!((low - 0.4902).abs() < 1e-4 && (high - 0.9433).abs() < 1e-4);
 //! assert_eq!(wilson_interval(0, 0), (0.0, 1.0));
 //! ```
+
+/// Mean and sample standard deviation (divisor `n − 1`) of `values`: `(0, 0)` for none, a
+/// standard deviation of 0 for one.
+///
+/// # Complexity
+/// `O(n)`.
+pub fn mean_sd(values: &[f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (0.0, 0.0);
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, 0.0);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var.sqrt())
+}
 
 /// z for a two-sided 95% interval: the 0.975 quantile of the standard normal.
 const Z95: f64 = 1.959_963_984_540_054;
@@ -50,6 +69,17 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 5e-5
+    }
+
+    #[test]
+    fn mean_sd_is_the_sample_spread() {
+        assert_eq!(mean_sd(&[]), (0.0, 0.0));
+        assert_eq!(mean_sd(&[0.7]), (0.7, 0.0));
+        let (mean, sd) = mean_sd(&[0.5, 0.7, 0.9]);
+        assert!(
+            (mean - 0.7).abs() < 1e-12 && (sd - 0.2).abs() < 1e-12,
+            "{mean} {sd}"
+        );
     }
 
     #[test]

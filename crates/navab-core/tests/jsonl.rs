@@ -381,17 +381,28 @@ fn a_missing_jsonl_file_is_an_io_error_naming_it() {
 fn the_format_guess_reads_the_first_records_fields_and_names_them_when_it_cannot_tell() {
     use navab_core::{resolve_format, DataFormat};
     let dir = tempfile::tempdir().unwrap();
-    let guess = |lines: &[&str]| resolve_format(&write_lines(dir.path(), "x.jsonl", lines), DataFormat::Auto);
+    let guess = |lines: &[&str]| {
+        resolve_format(&write_lines(dir.path(), "x.jsonl", lines), DataFormat::Auto)
+    };
     // A triples file without `nation` is still triples: the reader then names the missing field.
     let triple = r#"{"question": "Q?", "statement": "S.", "reverse_statement": "R."}"#;
-    assert_eq!(guess(&["", "not json", triple]).unwrap(), DataFormat::Triples);
+    assert_eq!(
+        guess(&["", "not json", triple]).unwrap(),
+        DataFormat::Triples
+    );
     let pref = r#"{"question": "Q?", "chosen": "a", "rejected": "b"}"#;
     assert_eq!(guess(&[pref]).unwrap(), DataFormat::Preferences);
     let err = guess(&[r#"{"prompt": "Q?", "answer": "a"}"#]).unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::Format { .. }), "{text}");
-    assert!(text.contains("prompt, answer") || text.contains("answer, prompt"), "{text}");
+    assert!(
+        text.contains("prompt, answer") || text.contains("answer, prompt"),
+        "{text}"
+    );
     // An explicit format is taken as given.
     let path = write_lines(dir.path(), "y.jsonl", &[pref]);
-    assert_eq!(resolve_format(&path, DataFormat::Triples).unwrap(), DataFormat::Triples);
+    assert_eq!(
+        resolve_format(&path, DataFormat::Triples).unwrap(),
+        DataFormat::Triples
+    );
 }

@@ -1,6 +1,6 @@
-//! Embeds a JSONL corpus with a sentence-transformers model and writes the vectors as raw
-//! little-endian f32 (`OUT.f32`, row-major) plus `OUT.json` (`rows`, `dim`, `ids`, `labels`),
-//! printing documents/s and tokens/s.
+//! Embeds a news corpus (JSONL, CSV or a directory of text files) with a sentence-transformers
+//! model and writes the vectors as raw little-endian f32 (`OUT.f32`, row-major) plus `OUT.json`
+//! (`rows`, `dim`, `ids`, `labels`), printing documents/s and tokens/s.
 //!
 //! ```text
 //! cargo run --release -p navab-embed --example embed_corpus -- \
@@ -18,9 +18,12 @@ use navab_core::{CorpusReader, ReadOptions};
 use navab_embed::{CachedEmbedder, EmbedOptions, Embedder, SentenceEmbedder};
 
 #[derive(Parser)]
-#[command(about = "Embed a JSONL corpus (one object a line with a text field) into an f32 matrix")]
+#[command(
+    about = "Embed a news corpus (JSONL, CSV with a header row, or a directory of .txt files) into an f32 matrix"
+)]
 struct Args {
-    /// JSONL corpus; each line an object with `--text-field` (and optionally id / label fields).
+    /// News corpus: JSONL (each line an object with `--text-field`, optionally id and label
+    /// fields), CSV with a header row naming the same fields, or a directory of .txt files.
     #[arg(long)]
     corpus: PathBuf,
     /// sentence-transformers model directory.

@@ -68,6 +68,10 @@ pub enum Error {
         /// What the OS said.
         source: std::io::Error,
     },
+
+    /// Drawing a PNG figure failed.
+    #[error(transparent)]
+    Plot(#[from] navab_plot::Error),
 }
 
 #[cfg(feature = "local")]

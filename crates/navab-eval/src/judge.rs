@@ -26,11 +26,16 @@
 //! (so it does not depend on the order of the items) and recorded, and the summary reports how
 //! often the judge picked A whatever it held: a judge with a position bias shows itself.
 //!
+//! The paper averages three trials where sampling is involved: [`evaluate_aj_trials`] runs AJ
+//! `trials` times (trial `t` samples the answers with seed `seed + t` and draws the reference
+//! order from it too) and [`AjTrialsSummary`] gives each cell's mean accuracy and its spread.
+//!
 //! Available with the crate feature `judge`.
 
 use std::collections::BTreeMap;
 
 use navab_core::hash::fnv1a;
+use navab_core::stats::mean_sd;
 use navab_core::PreferenceItem;
 use navab_llm::steps::{AnswerJudgment, Verdict};
 use navab_llm::{run_step, ChatMessage, ChatModel, ChatRequest, Sampling, StepOutcome};
@@ -213,6 +218,37 @@ where
     run
 }
 
+/// Runs [`evaluate_aj`] `trials` times, one after another. Trial `t` (from 0) uses the seed
+/// `options.seed + t` for the reference order and for the answers' sampling (a backend that
+/// honours a seed then gives each trial its own answers, and a cache keyed on the request keeps
+/// them apart); set a temperature above 0 in `options.answer_sampling` for answers that vary.
+/// `progress(done, total)` counts items over all trials.
+pub async fn evaluate_aj_trials<M, J>(
+    model: &M,
+    judge: &J,
+    items: &[PreferenceItem],
+    options: &AjOptions,
+    trials: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Vec<AjRun>
+where
+    M: ChatModel + ?Sized,
+    J: ChatModel + ?Sized,
+{
+    let total = items.len() * trials;
+    let mut runs = Vec::with_capacity(trials);
+    for t in 0..trials {
+        let seed = options.seed.wrapping_add(t as u64);
+        let mut trial = options.clone();
+        trial.seed = seed;
+        trial.answer_sampling.seed = Some(seed);
+        let before = t * items.len();
+        let mut inner = |done: usize, _: usize| progress(before + done, total);
+        runs.push(evaluate_aj(model, judge, items, &trial, &mut inner).await);
+    }
+    runs
+}
+
 /// One nation × set cell of an AJ run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AjRow {
@@ -294,6 +330,117 @@ impl AjSummary {
                 r.accuracy.n,
                 r.neither,
                 r.judge_chose_a.rate
+            ));
+        }
+        out
+    }
+}
+
+/// One nation × set cell over the trials of [`evaluate_aj_trials`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AjTrialsRow {
+    /// Nation ([`MISSING`] without one, [`ALL`] in the overall row).
+    pub nation: String,
+    /// Statement set, likewise.
+    pub set: String,
+    /// Mean of the trials' accuracies (over the trials that judged any item of the cell).
+    pub mean: f64,
+    /// Sample standard deviation of the trials' accuracies (0 with fewer than two).
+    pub sd: f64,
+    /// Each trial's accuracy with its 95% interval, in trial order (`n = 0` where the trial
+    /// judged no item of the cell).
+    pub trials: Vec<Rate>,
+    /// Mean share of verdicts that picked A (0.5 = no position bias).
+    pub judge_chose_a: f64,
+}
+
+/// AJ accuracy per nation × set as the mean and spread over trials (the paper reports the mean
+/// of three).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AjTrialsSummary {
+    /// The model under test.
+    pub model: String,
+    /// The judge.
+    pub judge: String,
+    /// Failed items, per trial.
+    pub failures: Vec<usize>,
+    /// Rows sorted by set, then nation, then the overall row.
+    pub rows: Vec<AjTrialsRow>,
+}
+
+impl AjTrialsSummary {
+    /// Combines the trials' [`AjSummary`]s cell by cell. No runs gives no rows.
+    pub fn from_runs(runs: &[AjRun]) -> Self {
+        let summaries: Vec<AjSummary> = runs.iter().map(AjSummary::from_run).collect();
+        let mut cells: BTreeMap<(bool, String, String), Vec<Option<&AjRow>>> = BTreeMap::new();
+        for (t, summary) in summaries.iter().enumerate() {
+            for row in &summary.rows {
+                // The overall row sorts last, as in `AjSummary`.
+                let key = (
+                    row.set == ALL && row.nation == ALL,
+                    row.set.clone(),
+                    row.nation.clone(),
+                );
+                let cell = cells.entry(key).or_insert_with(|| vec![None; runs.len()]);
+                cell[t] = Some(row);
+            }
+        }
+        let rows = cells
+            .into_iter()
+            .map(|((_, set, nation), per_trial)| {
+                let trials: Vec<Rate> = per_trial
+                    .iter()
+                    .map(|r| r.map_or(Rate::new(0, 0), |r| r.accuracy.clone()))
+                    .collect();
+                let judged: Vec<&AjRow> = per_trial
+                    .iter()
+                    .flatten()
+                    .filter(|r| r.accuracy.n > 0)
+                    .copied()
+                    .collect();
+                let rates: Vec<f64> = judged.iter().map(|r| r.accuracy.rate).collect();
+                let (mean, sd) = mean_sd(&rates);
+                let chose_a: Vec<f64> = judged.iter().map(|r| r.judge_chose_a.rate).collect();
+                let (judge_chose_a, _) = mean_sd(&chose_a);
+                AjTrialsRow {
+                    nation,
+                    set,
+                    mean,
+                    sd,
+                    trials,
+                    judge_chose_a,
+                }
+            })
+            .collect();
+        AjTrialsSummary {
+            model: runs.first().map_or_else(String::new, |r| r.model.clone()),
+            judge: runs.first().map_or_else(String::new, |r| r.judge.clone()),
+            failures: runs.iter().map(|r| r.failures.len()).collect(),
+            rows,
+        }
+    }
+
+    /// A Markdown table: set, nation, mean AJ accuracy ± the trials' standard deviation, each
+    /// trial's accuracy (items), and the judge's mean share of A.
+    pub fn markdown_table(&self) -> String {
+        let mut out = format!(
+            "AJ over {} trials: model `{}`, judge `{}`, failed items per trial {:?}\n\n| set | nation | mean AJ accuracy | sd | each trial (n) | judge chose A |\n|---|---|---:|---:|---|---:|\n",
+            self.failures.len(), self.model, self.judge, self.failures
+        );
+        for r in &self.rows {
+            let each: Vec<String> = r
+                .trials
+                .iter()
+                .map(|t| format!("{:.3} ({})", t.rate, t.n))
+                .collect();
+            out.push_str(&format!(
+                "| {} | {} | {:.3} | {:.3} | {} | {:.3} |\n",
+                r.set,
+                r.nation,
+                r.mean,
+                r.sd,
+                each.join(", "),
+                r.judge_chose_a
             ));
         }
         out

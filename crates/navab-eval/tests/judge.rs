@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use navab_core::{read_navab_nation_dir, Nation, PreferenceItem, ReadOptions};
-use navab_eval::judge::{evaluate_aj, statement_first, AjOptions, AjSummary};
+use navab_eval::judge::{
+    evaluate_aj, evaluate_aj_trials, statement_first, AjOptions, AjRun, AjSummary, AjTrialsSummary,
+};
 use navab_llm::testing::{block_on, ScriptedChatModel};
 use navab_llm::{BoxFuture, ChatModel, ChatRequest, ChatResponse};
 
@@ -190,4 +192,89 @@ fn real_sample_with_known_answers() {
     assert_eq!(summary.rows.len(), 3);
     let n: usize = summary.rows[..2].iter().map(|r| r.accuracy.n).sum();
     assert_eq!(n, 75);
+}
+
+/// Answers with the statement, or with its reverse when the request's seed is odd; records the
+/// seeds it saw.
+struct SeededAnswers {
+    items: Vec<PreferenceItem>,
+    seeds: std::sync::Mutex<Vec<Option<u64>>>,
+}
+
+impl ChatModel for SeededAnswers {
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, navab_llm::Result<ChatResponse>> {
+        self.seeds.lock().unwrap().push(request.seed);
+        let q = request.messages.last().unwrap().content.clone();
+        let item = self.items.iter().find(|i| i.prompt == q).unwrap();
+        let odd = request.seed.unwrap_or(0) % 2 == 1;
+        let answer = if odd { &item.rejected } else { &item.chosen };
+        let answer = answer.clone();
+        Box::pin(async move { Ok(ChatResponse::new(answer)) })
+    }
+}
+
+#[test]
+fn trials_draw_their_own_answers_and_order_and_report_mean_and_spread() {
+    let items: Vec<PreferenceItem> = (0..30)
+        .map(|i| {
+            let mut it = item(&format!("t{i}"));
+            it.metadata
+                .insert("nation".into(), ["China", "US"][i % 2].into());
+            it.metadata.insert("set".into(), "official".into());
+            it
+        })
+        .collect();
+    let model = SeededAnswers {
+        items: items.clone(),
+        seeds: Default::default(),
+    };
+    let mut last = (0, 0);
+    let runs = block_on(evaluate_aj_trials(
+        &model,
+        &ExactJudge,
+        &items,
+        &AjOptions::default(),
+        3,
+        &mut |d, t| last = (d, t),
+    ));
+    assert_eq!(last, (90, 90));
+    assert_eq!(runs.len(), 3);
+    // Seeds 42, 43, 44: the answers are right, wrong, right.
+    let seeds = model.seeds.lock().unwrap().clone();
+    assert_eq!(seeds[..30], vec![Some(42); 30][..]);
+    assert_eq!(seeds[30..60], vec![Some(43); 30][..]);
+    let correct: Vec<usize> = runs
+        .iter()
+        .map(|r| r.records.iter().filter(|x| x.correct).count())
+        .collect();
+    assert_eq!(correct, [30, 0, 30]);
+    // Each trial draws the reference order from its own seed.
+    let orders = |r: &AjRun| {
+        r.records
+            .iter()
+            .map(|x| x.order.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_ne!(orders(&runs[0]), orders(&runs[1]));
+
+    let summary = AjTrialsSummary::from_runs(&runs);
+    // China, US and the overall row.
+    assert_eq!(summary.rows.len(), 3);
+    let all = summary.rows.last().unwrap();
+    assert_eq!((all.set.as_str(), all.nation.as_str()), ("all", "all"));
+    assert!((all.mean - 2.0 / 3.0).abs() < 1e-12);
+    assert!((all.sd - (1.0f64 / 3.0).sqrt()).abs() < 1e-12, "{}", all.sd);
+    assert_eq!(
+        all.trials.iter().map(|t| t.n).collect::<Vec<_>>(),
+        [30, 30, 30]
+    );
+    assert_eq!(summary.failures, [0, 0, 0]);
+    let table = summary.markdown_table();
+    assert!(
+        table.contains("| official | China | 0.667 | 0.577 | 1.000 (15), 0.000 (15), 1.000 (15) |"),
+        "{table}"
+    );
 }

@@ -1,5 +1,6 @@
 //! `RemoteScorer` against `navab-server` on 127.0.0.1:0 with a fake scoring backend: the
-//! log-likelihoods equal those computed from the backend directly.
+//! log-likelihoods equal those computed from the backend directly, and a resumable evaluation
+//! through a failing server loses nothing.
 #![cfg(feature = "remote")]
 
 use std::net::SocketAddr;
@@ -29,7 +30,7 @@ impl Drop for Running {
     }
 }
 
-fn start(scorer: Arc<FakePromptScorer>, token: Option<&str>) -> Running {
+fn start(scorer: Arc<dyn PromptScorer>, token: Option<&str>) -> Running {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut config = ServerConfig::new(MODEL)
         .with_addr("127.0.0.1:0".parse().unwrap())
@@ -229,4 +230,132 @@ fn calling_inside_an_async_runtime_is_an_error_not_a_panic() {
     let result = runtime.block_on(async { remote.score(&[ScoreRequest::new("a", " b")]) });
     assert!(result.unwrap_err().to_string().contains("spawn_blocking"));
     assert!(remote.score(&[ScoreRequest::new("a", "")]).is_err());
+}
+
+/// The fake backend behind a switch: while `broken`, prompts holding "poison" fail; a third
+/// of the prompts fail the first time they come (a transient error the client retries).
+struct Faulty {
+    inner: FakePromptScorer,
+    broken: std::sync::atomic::AtomicBool,
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
+    scored: std::sync::Mutex<Vec<String>>,
+}
+
+impl PromptScorer for Faulty {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+
+    fn score_prompt(
+        &self,
+        prompt: Prompt<'_>,
+        options: &ScoreOptions,
+    ) -> navab_eval::Result<navab_eval::PromptLogprobs> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let Prompt::Text(text) = prompt else {
+            return self.inner.score_prompt(prompt, options);
+        };
+        let first_time = self.seen.lock().unwrap().insert(text.to_string());
+        if first_time && navab_core::hash::fnv1a(text.as_bytes()) % 3 == 0 {
+            return Err(Error::Scorer("transient".into()));
+        }
+        if self.broken.load(SeqCst) && text.contains("poison") {
+            return Err(Error::Scorer("poisoned".into()));
+        }
+        self.scored.lock().unwrap().push(text.to_string());
+        self.inner.score_prompt(prompt, options)
+    }
+}
+
+fn report_bytes(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        // The journal's lines come in the order items finished; the reports must not.
+        .filter(|p| !p.ends_with("progress.jsonl"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_resumable_evaluation_through_a_failing_server_loses_nothing() {
+    use navab_core::PreferenceItem;
+    use navab_eval::{evaluate_resumable, write_reports, EvalOptions, Method};
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let items: Vec<PreferenceItem> = (0..12)
+        .map(|i| PreferenceItem {
+            id: format!("q{i}"),
+            prompt: format!("Question {i}: should the city act?"),
+            chosen: if i % 5 == 0 {
+                format!("It should, poison {i}.")
+            } else {
+                format!("It should {i}.")
+            },
+            rejected: format!("It should not {i}."),
+            metadata: [("nation".to_string(), ["China", "US"][i % 2].to_string())].into(),
+        })
+        .collect();
+    let methods = Method::parse_list("paper,ab-swap").unwrap();
+    let faulty = Arc::new(Faulty {
+        inner: FakePromptScorer::new(MODEL),
+        broken: true.into(),
+        seen: Default::default(),
+        scored: Default::default(),
+    });
+    let server = start(faulty.clone(), None);
+    let config = RemoteScorerConfig {
+        max_retries: 2,
+        ..RemoteScorerConfig::new(format!("http://{}/v1", server.addr), MODEL).with_batching(2, 2)
+    };
+    let remote = RemoteScorer::new(config).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, clean) = (tmp.path().join("run"), tmp.path().join("clean"));
+    // One item a call, so that a poisoned item's failure is its own.
+    let options = EvalOptions {
+        items_per_call: 1,
+        ..EvalOptions::default()
+    };
+    let journal = out.join("progress.jsonl");
+    std::fs::create_dir_all(&out).unwrap();
+    let evaluate = |journal: &std::path::Path| {
+        evaluate_resumable(&remote, &items, &methods, &options, journal, &mut |_, _| {}).unwrap()
+    };
+
+    // Broken: the poisoned items fail (recorded, not scored), every transient error was retried.
+    let run = evaluate(&journal);
+    let failed: Vec<&str> = run.failures.iter().map(|f| f.item_id.as_str()).collect();
+    assert_eq!(failed, ["q0", "q5", "q10"]);
+    assert_eq!(run.records.len(), 9 * methods.len());
+
+    // Healthy again: the rerun sends exactly the failed items' prompts.
+    faulty.broken.store(false, SeqCst);
+    faulty.scored.lock().unwrap().clear();
+    let run = evaluate(&journal);
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    assert_eq!(run.records.len(), 12 * methods.len());
+    let rescored = faulty.scored.lock().unwrap().clone();
+    assert!(!rescored.is_empty());
+    for text in &rescored {
+        assert!(
+            ["Question 0:", "Question 5:", "Question 10:"]
+                .iter()
+                .any(|q| text.contains(q)),
+            "{text}"
+        );
+    }
+    write_reports(&out, &run, &[], 1).unwrap();
+
+    // The same reports as a run that never met a fault.
+    std::fs::create_dir_all(&clean).unwrap();
+    let fresh = evaluate(&clean.join("progress.jsonl"));
+    write_reports(&clean, &fresh, &[], 1).unwrap();
+    assert_eq!(report_bytes(&out), report_bytes(&clean));
 }

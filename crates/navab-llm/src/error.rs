@@ -108,6 +108,8 @@ pub enum StepName {
     Tagging,
     /// Is the statement value-related? (Section 3.3.)
     ValueScreening,
+    /// Is the topic value-related, judged against the value-topic sets? (Section 3.3.)
+    TopicScreening,
     /// Value statements from a news article (Section 3.4, Step I).
     StatementExtraction,
     /// Who said the statement (Section 3.4, Step III).
@@ -127,6 +129,7 @@ impl StepName {
             StepName::TopicLabel => "topic_label",
             StepName::Tagging => "tagging",
             StepName::ValueScreening => "value_screening",
+            StepName::TopicScreening => "topic_screening",
             StepName::StatementExtraction => "statement_extraction",
             StepName::SourceJudgment => "source_judgment",
             StepName::TripleConstruction => "triple_construction",

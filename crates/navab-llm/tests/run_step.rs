@@ -146,3 +146,59 @@ fn rendered_replies_run_through_the_model() {
     let t = block_on(run_step(&model, &input)).into_result().unwrap();
     assert_eq!(t.reverse_statement, "X is bad.");
 }
+
+#[test]
+fn extraction_shows_a_worked_example_in_the_language_it_asks_for() {
+    use navab_llm::steps::StatementExtraction;
+    let example = |language: &str| {
+        let messages = StatementExtraction::new("Some news.", language).messages();
+        (messages[1].content.clone(), messages[2].content.clone())
+    };
+    let han = |s: &str| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    let (zh_user, zh_reply) = example("Chinese");
+    assert!(
+        zh_user.starts_with("Language: Chinese") && han(&zh_reply),
+        "{zh_reply}"
+    );
+    assert_eq!(example("zh-TW").0, zh_user);
+    assert!(example("French").1.contains("retraite"));
+    assert!(example("de").1.contains("Kohle"));
+    let (en_user, _) = example("Swahili");
+    assert!(en_user.starts_with("Language: English"));
+    // The real question names the requested language, whatever the example's.
+    let last = StatementExtraction::new("Habari.", "Swahili").messages();
+    assert!(last[3].content.starts_with("Language: Swahili"));
+}
+
+#[test]
+fn topic_screening_shows_the_topic_and_the_value_sets_and_reads_yes_or_no() {
+    use navab_llm::steps::{TopicScreening, VALUE_TOPICS};
+    let step = TopicScreening {
+        label: "Pension reform".into(),
+        keywords: vec!["retraite".into(), "âge".into()],
+        documents: vec!["x".repeat(1000)],
+        value_topics: Vec::new(),
+    };
+    let question = step.messages().last().unwrap().content.clone();
+    assert!(question.contains("Topic: Pension reform") && question.contains("retraite, âge"));
+    assert!(question.contains(VALUE_TOPICS[0]));
+    // Documents are cut to keep the prompt bounded.
+    assert!(question.len() < 1000 + VALUE_TOPICS.concat().len());
+    let model = ScriptedChatModel::new(["Stances on pensions. ## yes", "Sport. ## no", "maybe"]);
+    let outcomes: Vec<_> = (0..3).map(|_| block_on(run_step(&model, &step))).collect();
+    assert!(matches!(outcomes[0], StepOutcome::Ok { value: true, .. }));
+    assert!(matches!(outcomes[1], StepOutcome::Ok { value: false, .. }));
+    assert!(matches!(
+        outcomes[2],
+        StepOutcome::ParseFailed {
+            step: StepName::TopicScreening,
+            ..
+        }
+    ));
+    let custom = TopicScreening {
+        value_topics: vec!["animal welfare".into()],
+        ..step
+    };
+    let question = custom.messages().last().unwrap().content.clone();
+    assert!(question.contains("animal welfare") && !question.contains(VALUE_TOPICS[0]));
+}

@@ -158,7 +158,7 @@ impl LanguageModel {
             special.eos = token(id("tokenizer.ggml.eos_token_id"));
             let tokenizer = match &options.tokenizer {
                 Some(_) => None,
-                None => Some(TextTokenizer::from_gguf(&source.content)?),
+                None => Some(gguf_tokenizer(&source.content, path)?),
             };
             let decoder = Decoder::load(
                 config,
@@ -525,4 +525,24 @@ fn read_chat_template(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json.get("chat_template")?.as_str().map(str::to_string)
+}
+
+/// The GGUF's own tokenizer, rebuilt from its metadata; where that is not supported
+/// (SentencePiece vocabularies: Gemma, Llama 2), the `tokenizer.json` beside the file, which is
+/// where a model's download puts it.
+fn gguf_tokenizer(
+    content: &candle_core::quantized::gguf_file::Content,
+    path: &Path,
+) -> Result<TextTokenizer> {
+    match TextTokenizer::from_gguf(content) {
+        Ok(tokenizer) => Ok(tokenizer),
+        Err(e) => {
+            let beside = path.with_file_name("tokenizer.json");
+            if beside.is_file() {
+                TextTokenizer::from_file(&beside)
+            } else {
+                Err(e)
+            }
+        }
+    }
 }

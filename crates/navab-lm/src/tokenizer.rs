@@ -160,7 +160,9 @@ fn tokenizer_from_gguf(content: &Content) -> Result<Tokenizer> {
         .ok_or_else(|| Error::Tokenizer("GGUF has no `tokenizer.ggml.model`".into()))?;
     if model != "gpt2" {
         return Err(Error::Tokenizer(format!(
-            "rebuilding a `{model}` tokenizer from GGUF is not supported; pass the model's tokenizer.json"
+            "rebuilding a `{model}` tokenizer from GGUF is not supported; pass the model's \
+             tokenizer.json (`LoadOptions::tokenizer`, `--tokenizer` in the binaries) or put it \
+             beside the .gguf file"
         )));
     }
     let tokens = string_array(content, "tokenizer.ggml.tokens")?;

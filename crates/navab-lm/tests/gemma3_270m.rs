@@ -20,11 +20,19 @@ fn gemma3() -> Option<LanguageModel> {
         );
         return None;
     }
-    let options = LoadOptions {
+    // No tokenizer given: a SentencePiece GGUF takes the tokenizer.json beside it.
+    let model = LanguageModel::load(&gguf, &LoadOptions::cpu()).unwrap();
+    let explicit = LoadOptions {
         tokenizer: Some(dir.join("tokenizer.json")),
         ..LoadOptions::cpu()
     };
-    Some(LanguageModel::load(&gguf, &options).unwrap())
+    let text = "Hong Kong's Legislative Council passed the bill.";
+    let ids = |m: &LanguageModel| m.tokenizer().encode(text, true).unwrap().ids;
+    assert_eq!(
+        ids(&model),
+        ids(&LanguageModel::load(&gguf, &explicit).unwrap())
+    );
+    Some(model)
 }
 
 #[test]

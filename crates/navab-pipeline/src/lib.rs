@@ -3,6 +3,7 @@
 
 mod corpus;
 mod error;
+mod lang;
 mod pipeline;
 mod report;
 mod stages;
@@ -11,7 +12,10 @@ pub mod testing;
 
 pub use corpus::{read_corpus, NewsDoc, SkippedLine};
 pub use error::{Error, Result};
-pub use pipeline::{run_pipeline, Executor, PipelineConfig, Progress, StdExecutor};
+pub use lang::{language_name, normalize as normalize_language, Embedders, Languages};
+pub use pipeline::{
+    run_pipeline, ConflictScope, Executor, PipelineConfig, Progress, Screening, StdExecutor,
+};
 pub use report::{NationCounts, RunReport, StageTime};
 pub use stages::topics::TopicInfo;
 pub use store::{read_json, write_json, Manifest, RunDir, StageRecord};

@@ -9,12 +9,25 @@ use serde::{Deserialize, Serialize};
 pub struct NationCounts {
     /// News documents read.
     pub news: usize,
+    /// Topics modeled on its documents (HDBSCAN and InsTag).
+    #[serde(default)]
+    pub topics: usize,
+    /// Topics the topic screening found value-related.
+    #[serde(default)]
+    pub value_topics: usize,
     /// Statements extracted.
     pub statements: usize,
+    /// Statements extracted from documents that InsTag gave a topic (what InsTag adds; the
+    /// paper's Appendix D).
+    #[serde(default)]
+    pub from_instag: usize,
     /// Statements the value screening kept.
     pub screened: usize,
     /// Statements kept by Conflict Reduction.
     pub after_conflict: usize,
+    /// Statements Conflict Reduction removed (0 when it is off).
+    #[serde(default)]
+    pub removed_by_conflict: usize,
     /// Triples in the quoted set.
     pub quoted: usize,
     /// Triples in the official set.
@@ -80,6 +93,9 @@ pub struct RunReport {
     pub stages: Vec<StageTime>,
     /// Topic labels by id.
     pub topic_labels: BTreeMap<usize, String>,
+    /// Steps of the paper the run left out (`without InsTag`, `without Conflict Reduction`).
+    #[serde(default)]
+    pub ablations: Vec<String>,
 }
 
 impl RunReport {
@@ -98,12 +114,24 @@ impl RunReport {
                 "; ARI {ari:.3}, NMI {nmi:.3} against the corpus labels"
             ));
         }
-        out.push_str("\n\n| nation | news | statements | screened | after conflict | quoted | official |\n|---|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str("\n\n| nation | news | topics | value topics | statements | of which via InsTag | screened | removed by CR | after CR | quoted | official |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (nation, c) in &self.per_nation {
             out.push_str(&format!(
-                "| {nation} | {} | {} | {} | {} | {} | {} |\n",
-                c.news, c.statements, c.screened, c.after_conflict, c.quoted, c.official
+                "| {nation} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                c.news,
+                c.topics,
+                c.value_topics,
+                c.statements,
+                c.from_instag,
+                c.screened,
+                c.removed_by_conflict,
+                c.after_conflict,
+                c.quoted,
+                c.official
             ));
+        }
+        if !self.ablations.is_empty() {
+            out.push_str(&format!("\nAblations: {}.\n", self.ablations.join("; ")));
         }
         out.push_str(&format!(
             "\n{} triples written, {} excluded by validation.\n\nFailed items per stage: ",

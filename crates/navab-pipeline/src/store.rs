@@ -102,6 +102,17 @@ impl RunDir {
         ok.then_some(record)
     }
 
+    /// Records that `stage` does not run this time (an ablation, or a screening mode that
+    /// leaves it out). If an earlier run computed it, the stages after it were computed from
+    /// its output: they are no longer reusable in this run.
+    pub fn skip(&mut self, stage: &str) -> Result<()> {
+        if self.manifest.stages.remove(stage).is_some() {
+            self.dirty = true;
+            write_json(&self.root.join("manifest.json"), &self.manifest)?;
+        }
+        Ok(())
+    }
+
     /// Records `stage` (complete or not) and writes the manifest atomically. Later stages are
     /// no longer reusable in this run.
     pub fn finish(&mut self, stage: &str, record: StageRecord) -> Result<()> {
@@ -111,10 +122,41 @@ impl RunDir {
     }
 }
 
-/// SHA-256 of a file's bytes, in hex, read in blocks (a corpus can be large).
-pub(crate) fn file_sha256(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
+/// SHA-256 of a corpus, in hex: a file's bytes, or for a directory the names and bytes of
+/// its `*.txt` files in name order (what the reader reads; other files do not count).
+pub(crate) fn corpus_sha256(path: &Path) -> Result<String> {
+    if !path.is_dir() {
+        let mut hasher = Sha256::new();
+        hash_file(path, &mut hasher)?;
+        return Ok(hex(&hasher.finalize()));
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(Error::io(path))? {
+        let file = entry.map_err(Error::io(path))?.path();
+        let is_txt = file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("txt"));
+        if is_txt && file.is_file() {
+            files.push(file);
+        }
+    }
+    files.sort();
     let mut hasher = Sha256::new();
+    for file in &files {
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        // Length-prefixed, so that no two listings hash alike by shifting bytes between files.
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        let len = std::fs::metadata(file).map_err(Error::io(file))?.len();
+        hasher.update(len.to_le_bytes());
+        hash_file(file, &mut hasher)?;
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Feeds a file's bytes to `hasher`, read in blocks (a corpus can be large).
+fn hash_file(path: &Path, hasher: &mut Sha256) -> Result<()> {
+    let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = file.read(&mut buf).map_err(Error::io(path))?;
@@ -123,7 +165,7 @@ pub(crate) fn file_sha256(path: &Path) -> Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(())
 }
 
 /// SHA-256 of a string, in hex.

@@ -86,8 +86,8 @@ impl ChatModel for RuleBasedChatModel {
     }
 }
 
-/// A bag-of-words embedder: each word adds to one of `dim` coordinates (an FNV hash), rows
-/// are L2-normalised. Texts that share words are close, so topics separate by vocabulary.
+/// A bag-of-words embedder: each word (for Chinese, each pair of characters) adds to one of
+/// `dim` coordinates (an FNV hash), rows are L2-normalised. Texts that share words are close, so topics separate by vocabulary.
 #[derive(Debug, Clone)]
 pub struct HashEmbedder {
     dim: usize,
@@ -109,10 +109,7 @@ impl Embedder for HashEmbedder {
     fn embed(&self, texts: &[&str]) -> navab_embed::Result<Array2<f32>> {
         let mut out = Array2::<f32>::zeros((texts.len(), self.dim));
         for (i, text) in texts.iter().enumerate() {
-            for word in text
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|w| w.len() > 3)
-            {
+            for word in words(text) {
                 let h = navab_core::hash::fnv1a(word.to_lowercase().as_bytes());
                 out[[i, (h % self.dim as u64) as usize]] += 1.0;
             }
@@ -129,6 +126,22 @@ impl Embedder for HashEmbedder {
     fn model_id(&self) -> &str {
         &self.id
     }
+}
+
+/// The words a [`HashEmbedder`] counts: runs of letters and digits longer than three bytes;
+/// Han characters (no spaces between words) as overlapping pairs.
+fn words(text: &str) -> Vec<String> {
+    let is_han = |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c);
+    let mut out = Vec::new();
+    for run in text.split(|c: char| !c.is_alphanumeric()) {
+        let chars: Vec<char> = run.chars().collect();
+        if chars.iter().any(|&c| is_han(c)) {
+            out.extend(chars.windows(2).map(|w| w.iter().collect::<String>()));
+        } else if run.len() > 3 {
+            out.push(run.to_string());
+        }
+    }
+    out
 }
 
 /// `n` JSONL news lines on four themes with disjoint vocabularies (so HDBSCAN finds topics);

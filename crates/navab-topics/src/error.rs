@@ -27,6 +27,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Drawing or writing a PNG figure failed (feature `map`).
+    #[cfg(feature = "map")]
+    #[error(transparent)]
+    Plot(#[from] navab_plot::Error),
 }
 
 impl Error {

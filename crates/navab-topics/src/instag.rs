@@ -33,6 +33,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use navab_llm::exec::run_bounded;
 use navab_llm::steps::{Tag, Tagging};
 use navab_llm::{run_step, ChatModel, StepOutcome};
 use ndarray::Array2;
@@ -48,8 +49,12 @@ pub struct InsTagParams {
     /// Documents a consolidated tag needs in round 1 to become a topic; each later round
     /// lowers it by one, down to 1.
     pub min_frequency: usize,
-    /// Rounds at most.
+    /// Rounds at most: the cap. Rounds go on while outliers are left and the last round
+    /// placed one, retried a failed call or can still lower its frequency bar; 10 is more than
+    /// the default bar (5) needs to reach 1 and leaves rounds for retries.
     pub max_rounds: usize,
+    /// Tagging calls in flight at once (like every other LLM step). Default 4.
+    pub concurrency: usize,
 }
 
 impl Default for InsTagParams {
@@ -57,7 +62,8 @@ impl Default for InsTagParams {
         InsTagParams {
             similarity: 0.85,
             min_frequency: 5,
-            max_rounds: 3,
+            max_rounds: 10,
+            concurrency: 4,
         }
     }
 }
@@ -77,6 +83,9 @@ impl InsTagParams {
         }
         if self.max_rounds == 0 {
             return Err(Error::param("max_rounds", 0, "must be at least 1"));
+        }
+        if self.concurrency == 0 {
+            return Err(Error::param("concurrency", 0, "must be at least 1"));
         }
         Ok(())
     }
@@ -191,12 +200,29 @@ where
             .copied()
             .filter(|&i| !tagged_ok[i])
             .collect();
-        for i in to_tag {
-            let step = Tagging {
+        let steps: Vec<Tagging> = to_tag
+            .iter()
+            .map(|&i| Tagging {
                 document: documents[i].to_string(),
-            };
+            })
+            .collect();
+        let outcomes = run_bounded(
+            steps.iter().map(|step| run_step(model, step)),
+            params.concurrency,
+            |_, _| {
+                calls += 1;
+                progress(calls);
+            },
+        )
+        .await;
+        for (&i, outcome) in to_tag.iter().zip(outcomes) {
             tagged += 1;
-            match run_step(model, &step).await {
+            let failure = |reason: String, raw: Option<String>| TagFailure {
+                document: i,
+                reason,
+                raw,
+            };
+            match outcome {
                 StepOutcome::Ok { value, .. } => {
                     let mut tags: Vec<String> = value
                         .iter()
@@ -211,30 +237,14 @@ where
                 }
                 StepOutcome::ParseFailed { raw, reason, .. } => {
                     failed += 1;
-                    last_failure.insert(
-                        i,
-                        TagFailure {
-                            document: i,
-                            reason,
-                            raw: Some(raw),
-                        },
-                    );
+                    last_failure.insert(i, failure(reason, Some(raw)));
                 }
                 StepOutcome::CallFailed { error } => {
                     failed += 1;
-                    last_failure.insert(
-                        i,
-                        TagFailure {
-                            document: i,
-                            reason: error.to_string(),
-                            raw: None,
-                        },
-                    );
+                    last_failure.insert(i, failure(error.to_string(), None));
                 }
                 _ => failed += 1,
             }
-            calls += 1;
-            progress(calls);
         }
         // Consolidate every tag seen so far (cheap next to the LLM calls, and keeps topics
         // stable: a canonical tag never changes once chosen, as frequencies only grow).
@@ -319,6 +329,10 @@ where
             new_topics: result.topics.len() - before,
             placed,
         });
+        // Nothing more can change: no call to retry, the bar at its lowest, none placed.
+        if placed == 0 && failed == 0 && min_frequency == 1 {
+            break;
+        }
     }
     let mut failures: Vec<TagFailure> = last_failure.into_values().collect();
     failures.sort_by_key(|f| f.document);

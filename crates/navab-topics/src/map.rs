@@ -1,10 +1,12 @@
-//! The 2-D topic map as SVG (with a legend) and PNG (feature `map`).
+//! The 2-D topic map as SVG and PNG, each with a title and a legend (feature `map`).
 //!
 //! Available with the crate feature `map`.
 
 use std::path::Path;
 
 use ndarray::ArrayView2;
+
+use navab_plot::{fit_text, Canvas, TextStyle, WHITE};
 
 use crate::{Error, Result};
 
@@ -135,15 +137,53 @@ pub fn write_map_svg(
     })
 }
 
-/// Writes the map as an RGB PNG (`size × size`), dots only: the SVG carries the legend.
+/// Writes the map as an RGB PNG with a generic title and legend ("topic 0", "topic 1", …):
+/// [`write_map_png_labeled`] with the topics' own names reads better. The plot is `size ×
+/// size` pixels (at least 64); the title band and the legend are added around it.
 pub fn write_map_png(
     path: &Path,
     points: ArrayView2<'_, f32>,
     labels: &[Option<usize>],
     size: u32,
 ) -> Result<()> {
-    let side = size.max(64) as f32;
-    let xy = scaled(points, side, side, 12.0)?;
+    let topics = labels.iter().flatten().max().map_or(0, |&t| t + 1);
+    let names: Vec<String> = (0..topics).map(|t| format!("topic {t}")).collect();
+    let title = format!("Topic map: {} documents, {topics} topics", labels.len());
+    write_map_png_labeled(path, points, labels, &names, &title, size)
+}
+
+const PNG_TOP: u32 = 52;
+const PNG_LEGEND_W: u32 = 330;
+const LEGEND_ROW: f32 = 18.0;
+
+/// Writes the map as an RGB PNG that reads on its own, like the SVG: the title and a note on
+/// what a dot is at the top, one dot per document coloured by topic (outliers light grey,
+/// drawn first), and on the right a legend with each topic's colour and name (e.g. its top
+/// words; an empty name becomes "topic N", a long one is shortened). The plot is `size ×
+/// size` pixels (64 to 8,192); the picture is `size + 330` wide and `size + 52` high. The file
+/// is replaced atomically.
+pub fn write_map_png_labeled(
+    path: &Path,
+    points: ArrayView2<'_, f32>,
+    labels: &[Option<usize>],
+    topic_names: &[String],
+    title: &str,
+    size: u32,
+) -> Result<()> {
+    map_canvas(points, labels, topic_names, title, size)?.write_png(path)?;
+    Ok(())
+}
+
+/// The labeled map, drawn (what [`write_map_png_labeled`] writes).
+fn map_canvas(
+    points: ArrayView2<'_, f32>,
+    labels: &[Option<usize>],
+    topic_names: &[String],
+    title: &str,
+    size: u32,
+) -> Result<Canvas> {
+    let side = size.clamp(64, 8192);
+    let xy = scaled(points, side as f32, side as f32, 12.0)?;
     if labels.len() != xy.len() {
         return Err(Error::Input(format!(
             "{} labels for {} points",
@@ -151,43 +191,163 @@ pub fn write_map_png(
             xy.len()
         )));
     }
-    let n = size.max(64) as usize;
-    let mut pixels = vec![255u8; n * n * 3];
-    let radius = 2i32;
+    let mut canvas = Canvas::new(side + PNG_LEGEND_W, side + PNG_TOP, WHITE)?;
+    let width = canvas.width() as f32 - 20.0;
+    let title_style = TextStyle::new(16.0).bold();
+    let title = if title.trim().is_empty() {
+        "Topic map"
+    } else {
+        title
+    };
+    canvas.text(
+        12.0,
+        22.0,
+        &fit_text(title, width, &title_style),
+        &title_style,
+    );
+    let note = TextStyle::new(11.0).colour(GREY_TEXT);
+    let what = "One dot per document, coloured by topic; outliers light grey. \
+                2-D UMAP: the axes have no units, nearness is what counts.";
+    canvas.text(12.0, 40.0, &fit_text(what, width, &note), &note);
     for outliers_pass in [true, false] {
         for (&(x, y), &label) in xy.iter().zip(labels) {
-            if label.is_none() != outliers_pass {
-                continue;
-            }
-            let (r, g, b) = colour(label);
-            for dy in -radius..=radius {
-                for dx in -radius..=radius {
-                    if dx * dx + dy * dy > radius * radius {
-                        continue;
-                    }
-                    let (px, py) = (x as i32 + dx, y as i32 + dy);
-                    if px >= 0 && py >= 0 && (px as usize) < n && (py as usize) < n {
-                        let k = (py as usize * n + px as usize) * 3;
-                        pixels[k..k + 3].copy_from_slice(&[r, g, b]);
-                    }
-                }
+            if label.is_none() == outliers_pass {
+                let (r, g, b) = colour(label);
+                canvas.dot(x, y + PNG_TOP as f32, 2.2, [r, g, b]);
             }
         }
     }
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+    let topics = labels
+        .iter()
+        .flatten()
+        .map(|&t| t + 1)
+        .max()
+        .unwrap_or(0)
+        .max(topic_names.len());
+    legend(&mut canvas, side as f32, topics, topic_names);
+    Ok(canvas)
+}
+
+const GREY_TEXT: [u8; 3] = [68, 68, 68];
+
+/// The legend right of the plot: a row per topic as long as rows fit, then "… and N more",
+/// then the outliers' row.
+fn legend(canvas: &mut Canvas, left: f32, topics: usize, topic_names: &[String]) {
+    let text = TextStyle::new(12.0);
+    let name_w = PNG_LEGEND_W as f32 - 40.0;
+    let mut y = PNG_TOP as f32 + 20.0;
+    canvas.text(left + 10.0, y, "Topics", &text.bold());
+    y += LEGEND_ROW + 4.0;
+    let bottom = canvas.height() as f32 - 8.0;
+    let room = ((bottom - y) / LEGEND_ROW).floor().max(0.0) as usize;
+    // Keep a row for the outliers, and one for "… and N more" when the topics overflow.
+    let shown = if topics < room {
+        topics
+    } else {
+        room.saturating_sub(2)
     };
-    let file = std::fs::File::create(path).map_err(io)?;
-    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), n as u32, n as u32);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    let png_error = |e: png::EncodingError| Error::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
+    let row = |canvas: &mut Canvas, y: f32, dot: Option<[u8; 3]>, name: &str| {
+        if let Some(c) = dot {
+            canvas.dot(left + 16.0, y - 4.0, 5.0, c);
+        }
+        canvas.text(left + 28.0, y, &fit_text(name, name_w, &text), &text);
     };
-    let mut writer = encoder.write_header().map_err(png_error)?;
-    writer.write_image_data(&pixels).map_err(png_error)?;
-    writer.finish().map_err(png_error)?;
-    Ok(())
+    for t in 0..shown {
+        let name = topic_names
+            .get(t)
+            .map(|n| n.trim())
+            .filter(|n| !n.is_empty())
+            .map_or_else(|| format!("topic {t}"), |n| format!("{t}: {n}"));
+        let (r, g, b) = colour(Some(t));
+        row(canvas, y, Some([r, g, b]), &name);
+        y += LEGEND_ROW;
+    }
+    if shown < topics {
+        row(canvas, y, None, &format!("… and {} more", topics - shown));
+        y += LEGEND_ROW;
+    }
+    let (r, g, b) = OUTLIER;
+    row(canvas, y, Some([r, g, b]), "outliers");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn dark(c: &Canvas, x0: u32, y0: u32, x1: u32, y1: u32) -> usize {
+        (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .filter(|&(x, y)| c.pixel(x, y).is_some_and(|p| p.iter().all(|&v| v < 100)))
+            .count()
+    }
+
+    fn two_clusters() -> (Array2<f32>, Vec<Option<usize>>) {
+        let points = Array2::from_shape_fn((40, 2), |(i, j)| {
+            let centre = if i < 20 { 0.0 } else { 10.0 };
+            centre + ((i * 7 + j * 3) % 5) as f32 * 0.1
+        });
+        let labels = (0..40)
+            .map(|i| match i {
+                0 => None,
+                i if i < 20 => Some(0),
+                _ => Some(1),
+            })
+            .collect();
+        (points, labels)
+    }
+
+    #[test]
+    fn labeled_png_has_title_dots_and_legend() {
+        let (points, labels) = two_clusters();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map.png");
+        let names = vec!["tax, election".to_string(), String::new()];
+        write_map_png_labeled(&path, points.view(), &labels, &names, "Two topics", 300).unwrap();
+        let png = navab_plot::decode_png(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            (png.width(), png.height()),
+            (300 + PNG_LEGEND_W, 300 + PNG_TOP)
+        );
+        // The title band holds dark text pixels; a blank band would have none.
+        assert!(dark(&png, 0, 0, 300, 28) > 50);
+        // Each topic's colour appears in the plot and as the legend's dot.
+        let legend_x = 300 + 16;
+        let first_row = (PNG_TOP as f32 + 20.0 + LEGEND_ROW + 4.0 - 4.0) as u32;
+        for (t, y) in [(0usize, first_row), (1, first_row + LEGEND_ROW as u32)] {
+            let (r, g, b) = colour(Some(t));
+            assert_eq!(png.pixel(legend_x, y), Some([r, g, b]), "legend dot {t}");
+            let in_plot = (PNG_TOP..png.height())
+                .flat_map(|y| (0..300).map(move |x| (x, y)))
+                .filter(|&(x, y)| png.pixel(x, y) == Some([r, g, b]))
+                .count();
+            assert!(in_plot > 20, "topic {t}: {in_plot} pixels");
+            // Legend text right of the dot.
+            assert!(
+                dark(&png, legend_x + 10, y - 8, png.width(), y + 6) > 10,
+                "name {t}"
+            );
+        }
+    }
+
+    #[test]
+    fn many_topics_fit_the_legend_and_bad_input_is_an_error() {
+        let points = Array2::from_shape_fn((200, 2), |(i, j)| (i * (j + 1)) as f32);
+        let labels: Vec<Option<usize>> = (0..200).map(|i| Some(i % 100)).collect();
+        let c = map_canvas(points.view(), &labels, &[], "", 64).unwrap();
+        assert_eq!(c.height(), 64 + PNG_TOP);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map.png");
+        assert!(write_map_png(&path, points.view(), &labels[..10], 100).is_err());
+        let mut nan = points.clone();
+        nan[[3, 1]] = f32::NAN;
+        assert!(write_map_png(&path, nan.view(), &labels, 100).is_err());
+        let empty = Array2::<f32>::zeros((0, 2));
+        assert!(write_map_png(&path, empty.view(), &[], 100).is_err());
+        assert!(!path.exists());
+        // The unlabeled call still draws a title and names its topics.
+        write_map_png(&path, points.view(), &labels, 100).unwrap();
+        let png = navab_plot::decode_png(&std::fs::read(&path).unwrap()).unwrap();
+        assert!(dark(&png, 0, 0, png.width(), 28) > 50);
+    }
 }

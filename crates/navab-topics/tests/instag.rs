@@ -49,6 +49,7 @@ fn similar_tags_merge_into_one_topic_and_rounds_place_the_rest() {
         min_frequency: 3,
         max_rounds: 3,
         similarity: 0.9,
+        ..InsTagParams::default()
     };
     let result = block_on(tag_outliers(
         &model,
@@ -103,6 +104,7 @@ fn failed_taggings_are_retried_and_reported_never_lost() {
         min_frequency: 1,
         max_rounds: 2,
         similarity: 0.9,
+        ..InsTagParams::default()
     };
     let result = block_on(tag_outliers(
         &model,
@@ -130,6 +132,7 @@ fn an_embedder_failure_falls_back_to_exact_tags() {
         min_frequency: 2,
         max_rounds: 1,
         similarity: 0.9,
+        ..InsTagParams::default()
     };
     let result = block_on(tag_outliers(&model, &docs, &broken, &params, &mut |_| {})).unwrap();
     assert_eq!(result.embed_error.as_deref(), Some("model file missing"));

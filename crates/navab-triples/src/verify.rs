@@ -35,6 +35,9 @@
 //! let report = verification_rates(&read_sheet(&sheet)?)?;
 //! assert_eq!(report.nations[0].unrelated.count, 5);
 //! assert_eq!(report.nations[0].align.rate, 0.0);
+//! // Per nation and statement set as well.
+//! assert_eq!((report.sets[0].nation.as_str(), report.sets[0].set.as_str()), ("Germany", "quoted"));
+//! println!("{}", report.to_markdown());
 //! # Ok(()) }
 //! ```
 //!
@@ -42,7 +45,8 @@
 //! unrelated`: `news` is the start of the news text, `reference` the verified statement of the
 //! nation the others are compared with (Appendix B), empty unless given. A mark is `x`, `1`,
 //! `yes`, `true`, `✓` (any case); an empty cell, `0`, `no` or `false` is no mark. Each row needs
-//! exactly one mark.
+//! exactly one mark. A sheet without the `set` column (or a row with an empty `set` cell, as for
+//! statements not yet judged quoted or official) counts under the set `all`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -50,7 +54,7 @@ use std::path::{Path, PathBuf};
 
 use navab_core::hash::fnv1a;
 use navab_core::stats::wilson_interval;
-use navab_core::{Nation, Triple};
+use navab_core::{Nation, StatementSet, Triple};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -416,6 +420,10 @@ pub struct FilledRow {
     pub id: String,
     /// The nation, as written in the sheet.
     pub nation: String,
+    /// The statement set: `quoted` or `official` (any alias of [`StatementSet`], written as its
+    /// slug), another name as written, or `all` when the sheet has no `set` column or the cell
+    /// is empty.
+    pub set: String,
     /// Its marks.
     pub marks: Marks,
 }
@@ -429,6 +437,19 @@ pub struct FilledSheet {
     pub rows: Vec<FilledRow>,
 }
 
+/// The set a row counts under: the slug of a known set, another name as written, or `all`.
+fn set_of(cell: Option<&str>) -> String {
+    match cell.map(str::trim).filter(|s| !s.is_empty()) {
+        None => ALL.to_string(),
+        Some(name) => name
+            .parse::<StatementSet>()
+            .map_or_else(|_| name.to_string(), |set| set.slug().to_string()),
+    }
+}
+
+/// The name of the group of every nation or every set.
+const ALL: &str = "all";
+
 /// Reads a cell as a mark; `None` if it is neither a mark nor empty.
 fn mark(cell: &str) -> Option<bool> {
     match cell.trim().to_lowercase().as_str() {
@@ -440,7 +461,7 @@ fn mark(cell: &str) -> Option<bool> {
 
 /// Reads a filled sheet: CSV, or JSONL when the file name ends in `.jsonl` or `.json`. Columns
 /// are found by header name (any case and order; `id`, `nation`, `align`, `conflict`,
-/// `unrelated` are required, others are ignored). In JSONL a mark may also be a boolean, a
+/// `unrelated` are required, `set` is read when present, others are ignored). In JSONL a mark may also be a boolean, a
 /// number 0/1 or null.
 ///
 /// # Errors
@@ -522,6 +543,7 @@ fn read_csv_rows(text: &str, path: &Path) -> Result<Vec<FilledRow>> {
             })
     };
     let (id_col, nation_col) = (column("id")?, column("nation")?);
+    let set_col = column("set").ok();
     let mark_cols = [column("align")?, column("conflict")?, column("unrelated")?];
     let mut rows = Vec::new();
     for (index, (line, record)) in records.enumerate() {
@@ -544,6 +566,7 @@ fn read_csv_rows(text: &str, path: &Path) -> Result<Vec<FilledRow>> {
         rows.push(FilledRow {
             row,
             nation: cell(nation_col).trim().to_string(),
+            set: set_of(set_col.map(cell)),
             id,
             marks,
         });
@@ -587,6 +610,7 @@ fn read_jsonl_rows(text: &str, path: &Path) -> Result<Vec<FilledRow>> {
         )?;
         rows.push(FilledRow {
             row,
+            set: set_of(text_of("set").as_deref()),
             id,
             nation,
             marks,
@@ -632,11 +656,14 @@ impl Rate {
     }
 }
 
-/// The rates of one nation (or of all rows).
+/// The rates of one group of rows: a nation and a statement set, a nation (set `all`), or every
+/// row (nation and set `all`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NationRates {
     /// The nation as written in the sheet, or `all`.
     pub nation: String,
+    /// The statement set (see [`FilledRow::set`]), or `all`.
+    pub set: String,
     /// Rows.
     pub n: usize,
     /// Align rate.
@@ -650,44 +677,67 @@ pub struct NationRates {
 /// The result of [`verification_rates`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VerificationReport {
-    /// Per nation, sorted by name.
+    /// Per nation (set `all`), sorted by name.
     pub nations: Vec<NationRates>,
+    /// Per nation × statement set: by nation name, then quoted, official, and other sets by
+    /// name.
+    pub sets: Vec<NationRates>,
     /// All rows together.
     pub overall: NationRates,
 }
 
 impl VerificationReport {
-    /// A Markdown table: nation, n, and each rate as `12.0% [7.0, 19.8]`.
+    /// A Markdown table: nation, set, n, and each rate as `12.0% [7.0, 19.8]`. Each nation's
+    /// sets, then the nation as a whole (set `all`) when it has more than one set, then every
+    /// row together.
     pub fn to_markdown(&self) -> String {
-        let cell = |r: &Rate| {
-            format!(
-                "{:.1}% [{:.1}, {:.1}]",
-                100.0 * r.rate,
-                100.0 * r.ci_low,
-                100.0 * r.ci_high
-            )
-        };
-        let mut out =
-            String::from("| nation | n | align | conflict | unrelated |\n|---|---:|---|---|---|\n");
-        for rates in self.nations.iter().chain(std::iter::once(&self.overall)) {
-            out.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                rates.nation,
-                rates.n,
-                cell(&rates.align),
-                cell(&rates.conflict),
-                cell(&rates.unrelated)
-            ));
+        let mut out = String::from(
+            "| nation | set | n | align | conflict | unrelated |\n|---|---|---:|---|---|---|\n",
+        );
+        for nation in &self.nations {
+            let sets: Vec<&NationRates> = self
+                .sets
+                .iter()
+                .filter(|s| s.nation == nation.nation)
+                .collect();
+            for rates in &sets {
+                out.push_str(&markdown_row(rates));
+            }
+            if sets.len() != 1 {
+                out.push_str(&markdown_row(nation));
+            }
         }
+        out.push_str(&markdown_row(&self.overall));
         out
     }
 }
 
-fn rates(nation: &str, marks: &[Marks]) -> NationRates {
+fn markdown_row(rates: &NationRates) -> String {
+    let cell = |r: &Rate| {
+        format!(
+            "{:.1}% [{:.1}, {:.1}]",
+            100.0 * r.rate,
+            100.0 * r.ci_low,
+            100.0 * r.ci_high
+        )
+    };
+    format!(
+        "| {} | {} | {} | {} | {} | {} |\n",
+        rates.nation,
+        rates.set,
+        rates.n,
+        cell(&rates.align),
+        cell(&rates.conflict),
+        cell(&rates.unrelated)
+    )
+}
+
+fn rates(nation: &str, set: &str, marks: &[Marks]) -> NationRates {
     let n = marks.len();
     let count = |f: fn(&Marks) -> bool| marks.iter().filter(|m| f(m)).count();
     NationRates {
         nation: nation.to_string(),
+        set: set.to_string(),
         n,
         align: Rate::of(count(|m| m.align), n),
         conflict: Rate::of(count(|m| m.conflict), n),
@@ -695,38 +745,62 @@ fn rates(nation: &str, marks: &[Marks]) -> NationRates {
     }
 }
 
-/// Align, Conflict and Unrelated rates per nation and overall, each with its 95% Wilson
-/// interval.
+/// A key that sorts sets as the paper lists them (quoted, official), then others by name.
+fn set_order(set: &str) -> (usize, &str) {
+    let known = set
+        .parse::<StatementSet>()
+        .ok()
+        .and_then(|s| StatementSet::ALL.iter().position(|&k| k == s));
+    (known.unwrap_or(StatementSet::ALL.len()), set)
+}
+
+/// The error for a row without exactly one mark.
+fn check_one_mark(sheet: &FilledSheet, row: &FilledRow) -> Result<()> {
+    let m = row.marks;
+    let marked: Vec<&str> = MARK_COLUMNS
+        .iter()
+        .zip([m.align, m.conflict, m.unrelated])
+        .filter(|(_, on)| *on)
+        .map(|(name, _)| *name)
+        .collect();
+    let reason = match marked.len() {
+        1 => return Ok(()),
+        0 => "no mark: put an x in exactly one of align, conflict, unrelated".to_string(),
+        _ => format!("marked {}: exactly one is allowed", marked.join(" and ")),
+    };
+    Err(sheet_error(&sheet.path, row.row, Some(&row.id), reason))
+}
+
+/// Align, Conflict and Unrelated rates per nation × statement set, per nation and overall,
+/// each with its 95% Wilson interval.
 ///
 /// # Errors
 /// [`Error::Sheet`] naming the row and id of the first row with no mark or with several.
+///
+/// # Complexity
+/// `O(rows · log rows)`.
 pub fn verification_rates(sheet: &FilledSheet) -> Result<VerificationReport> {
     let mut by_nation: BTreeMap<&str, Vec<Marks>> = BTreeMap::new();
+    let mut by_set: BTreeMap<(&str, (usize, &str)), Vec<Marks>> = BTreeMap::new();
     for row in &sheet.rows {
-        let m = row.marks;
-        let marked: Vec<&str> = MARK_COLUMNS
-            .iter()
-            .zip([m.align, m.conflict, m.unrelated])
-            .filter(|(_, on)| *on)
-            .map(|(name, _)| *name)
-            .collect();
-        if marked.len() != 1 {
-            let reason = if marked.is_empty() {
-                "no mark: put an x in exactly one of align, conflict, unrelated".to_string()
-            } else {
-                format!("marked {}: exactly one is allowed", marked.join(" and "))
-            };
-            return Err(sheet_error(&sheet.path, row.row, Some(&row.id), reason));
-        }
-        by_nation.entry(&row.nation).or_default().push(m);
+        check_one_mark(sheet, row)?;
+        by_nation.entry(&row.nation).or_default().push(row.marks);
+        by_set
+            .entry((&row.nation, set_order(&row.set)))
+            .or_default()
+            .push(row.marks);
     }
     let all: Vec<Marks> = sheet.rows.iter().map(|r| r.marks).collect();
     Ok(VerificationReport {
         nations: by_nation
             .into_iter()
-            .map(|(nation, marks)| rates(nation, &marks))
+            .map(|(nation, marks)| rates(nation, ALL, &marks))
             .collect(),
-        overall: rates("all", &all),
+        sets: by_set
+            .into_iter()
+            .map(|((nation, (_, set)), marks)| rates(nation, set, &marks))
+            .collect(),
+        overall: rates(ALL, ALL, &all),
     })
 }
 

@@ -489,7 +489,9 @@ fn sheets_round_trip_and_rates_come_with_intervals() {
     assert_eq!(china.align.count, 2);
     assert!(china.align.ci_low < 0.2 && 0.2 < china.align.ci_high);
     assert_eq!(china.conflict.ci_low, 0.0);
-    assert!(report.to_markdown().contains("| China | 10 | 20.0% ["));
+    assert!(report
+        .to_markdown()
+        .contains("| China | all | 10 | 20.0% ["));
 
     // JSONL sheets, marks as booleans and numbers.
     let jsonl = dir.path().join("sheet.jsonl");

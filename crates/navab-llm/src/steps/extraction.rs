@@ -45,14 +45,11 @@ impl Step for StatementExtraction {
 
     fn messages(&self) -> Vec<ChatMessage> {
         let news: String = self.news.trim().chars().take(NEWS_PROMPT_CHARS).collect();
+        let (example, reply) = example_for(&self.language);
         vec![
             ChatMessage::system(SYSTEM),
-            ChatMessage::user(
-                "Language: English\nNews: When the senator was a child, he lived abroad for four years, where classmates mocked his accent. He says the experience made him fight discrimination.",
-            ),
-            ChatMessage::assistant(
-                "The senator takes a stance against discrimination.\nStatement: The senator says being mocked as a child abroad made him fight discrimination.",
-            ),
+            ChatMessage::user(example),
+            ChatMessage::assistant(reply),
             ChatMessage::user(format!("Language: {}\nNews: {news}", self.language.trim())),
         ]
     }
@@ -70,6 +67,36 @@ impl Step for StatementExtraction {
             .map(|s| format!("Statement: {s}"))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+}
+
+/// The worked example in the language the statements are asked in (Chinese, French, German;
+/// English for any other), so that the model sees a statement written in that language.
+fn example_for(language: &str) -> (&'static str, &'static str) {
+    let l = language.trim().to_lowercase();
+    let is = |code: &str, names: &[&str]| {
+        l == code || l.starts_with(&format!("{code}-")) || names.iter().any(|n| l.contains(n))
+    };
+    if is("zh", &["chinese", "中文", "汉语", "漢語"]) {
+        (
+            "Language: Chinese\nNews: 国务院发布新规，要求各地加强对农村留守儿童的保护。发言人表示，保障儿童权益是政府不可推卸的责任。",
+            "发言人就儿童权益表明立场。\nStatement: 国务院发言人表示，保障农村留守儿童的权益是政府不可推卸的责任。",
+        )
+    } else if is("fr", &["french", "français", "francais"]) {
+        (
+            "Language: French\nNews: Le gouvernement a présenté sa réforme des retraites. La ministre a déclaré que l'âge de départ devait être relevé pour sauver le système par répartition.",
+            "La ministre prend position sur les retraites.\nStatement: La ministre a déclaré que l'âge de départ à la retraite devait être relevé pour sauver le système par répartition.",
+        )
+    } else if is("de", &["german", "deutsch"]) {
+        (
+            "Language: German\nNews: Der Bundestag debattierte über das Klimaschutzgesetz. Die Umweltministerin sagte, Deutschland müsse schneller aus der Kohle aussteigen.",
+            "Die Ministerin bezieht Stellung zur Klimapolitik.\nStatement: Die Umweltministerin sagte, Deutschland müsse schneller aus der Kohle aussteigen.",
+        )
+    } else {
+        (
+            "Language: English\nNews: When the senator was a child, he lived abroad for four years, where classmates mocked his accent. He says the experience made him fight discrimination.",
+            "The senator takes a stance against discrimination.\nStatement: The senator says being mocked as a child abroad made him fight discrimination.",
+        )
     }
 }
 

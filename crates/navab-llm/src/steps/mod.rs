@@ -13,7 +13,7 @@ mod triple;
 
 pub use extraction::{parse_statements, StatementExtraction, NEWS_PROMPT_CHARS};
 pub use judge::{parse_verdict, AnswerJudgment, Verdict};
-pub use screening::{parse_yes_no, ValueScreening};
+pub use screening::{parse_yes_no, TopicScreening, ValueScreening, TOPIC_DOC_CHARS, VALUE_TOPICS};
 pub use source::{parse_source, Source, SourceJudgment};
 pub use tagging::{parse_tags, Tag, Tagging};
 pub use topic::{parse_topic_label, TopicLabel, MAX_TOPIC_WORDS};

@@ -3,15 +3,15 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use navab_topics::instag::InsTagResult;
 use navab_triples::{write_dpo_dataset, write_navab, SplitParams};
 
 use super::conflict::ConflictStage;
 use super::corpus::CorpusStage;
 use super::extract::StatementsStage;
 use super::labels::LabelRecord;
+use super::screen::TopicVerdict;
 use super::sources::SourcesStage;
-use super::topics::TopicsStage;
+use super::topics::{GroupInsTag, TopicsStage};
 use super::triples::TriplesStage;
 use crate::report::{NationCounts, RunReport, StageTime};
 use crate::store::write_bytes;
@@ -54,8 +54,9 @@ pub(crate) fn write(out: &Path, triples: &TriplesStage, split: &SplitParams) -> 
 pub(crate) struct Outputs<'a> {
     pub corpus: &'a CorpusStage,
     pub topics: &'a TopicsStage,
-    pub instag: &'a InsTagResult,
+    pub instag: &'a [GroupInsTag],
     pub labels: &'a [LabelRecord],
+    pub verdicts: &'a [TopicVerdict],
     pub statements: &'a StatementsStage,
     pub screened: &'a StatementsStage,
     pub sources: &'a SourcesStage,
@@ -69,11 +70,20 @@ pub(crate) fn report(o: &Outputs<'_>, stages: Vec<StageTime>) -> RunReport {
     for d in docs {
         per_nation.entry(d.nation.clone()).or_default().news += 1;
     }
+    for t in &o.topics.topics {
+        let counts = per_nation.entry(t.nation.clone()).or_default();
+        counts.topics += 1;
+        let related = o
+            .verdicts
+            .iter()
+            .any(|v| v.topic == t.id && v.value_related == Some(true));
+        counts.value_topics += usize::from(related);
+    }
     for s in &o.statements.items {
-        per_nation
-            .entry(docs[s.doc].nation.clone())
-            .or_default()
-            .statements += 1;
+        let counts = per_nation.entry(docs[s.doc].nation.clone()).or_default();
+        counts.statements += 1;
+        let origin = o.topics.labels[s.doc].map(|t| o.topics.topics[t].origin.as_str());
+        counts.from_instag += usize::from(origin == Some("instag"));
     }
     for s in &o.screened.items {
         per_nation
@@ -88,6 +98,8 @@ pub(crate) fn report(o: &Outputs<'_>, stages: Vec<StageTime>) -> RunReport {
             .or_default();
         if kept.contains(j.statement.id.as_str()) {
             counts.after_conflict += 1;
+        } else {
+            counts.removed_by_conflict += 1;
         }
     }
     for t in &o.triples.triples {
@@ -102,7 +114,14 @@ pub(crate) fn report(o: &Outputs<'_>, stages: Vec<StageTime>) -> RunReport {
             "labels",
             o.labels.iter().filter(|l| l.failure.is_some()).count(),
         ),
-        ("instag", o.instag.failures.len()),
+        (
+            "instag",
+            o.instag.iter().map(|g| g.result.failures.len()).sum(),
+        ),
+        (
+            "screen-topics",
+            o.verdicts.iter().filter(|v| v.failure.is_some()).count(),
+        ),
         ("extract", o.statements.failures.len()),
         ("screen", o.screened.failures.len()),
         ("sources", o.sources.failures.len()),
@@ -116,7 +135,7 @@ pub(crate) fn report(o: &Outputs<'_>, stages: Vec<StageTime>) -> RunReport {
         skipped_lines: o.corpus.skipped.len(),
         topics: o.topics.topics.len(),
         noise_fraction: o.topics.noise_fraction,
-        outliers_placed_by_instag: o.instag.assignments.iter().filter(|a| a.is_some()).count(),
+        outliers_placed_by_instag: o.instag.iter().map(GroupInsTag::placed).sum(),
         ari: o.topics.ari,
         nmi: o.topics.nmi,
         per_nation,
@@ -130,5 +149,6 @@ pub(crate) fn report(o: &Outputs<'_>, stages: Vec<StageTime>) -> RunReport {
             .iter()
             .map(|l| (l.topic, l.label.clone()))
             .collect(),
+        ablations: Vec::new(),
     }
 }

@@ -1,4 +1,5 @@
-//! 6. Topic selection (the allow-list) and 7. statement extraction.
+//! Topic selection (the topic screening, then the allow-list) and 7. statement extraction in
+//! each document's language.
 
 use navab_llm::stage::run_stage;
 use navab_llm::steps::StatementExtraction;
@@ -6,9 +7,11 @@ use navab_llm::Step;
 use serde::{Deserialize, Serialize};
 
 use super::labels::LabelRecord;
+use super::screen::TopicVerdict;
 use super::topics::TopicsStage;
 use super::{failure_of, Computed, Ctx, Failure};
 use crate::corpus::NewsDoc;
+use crate::lang::language_name;
 use crate::pipeline::Executor;
 use crate::Result;
 
@@ -27,15 +30,22 @@ pub(crate) struct StatementsStage {
     pub failures: Vec<Failure>,
 }
 
-/// Documents of the topics a person kept (all when there is no allow-list), at most
-/// `max_extraction_docs` of them.
+/// Documents of the topics the screening found value-related and a person kept (all of those
+/// when there is no allow-list), at most `max_extraction_docs` of them.
 fn selected(
     cx: &Ctx<'_, impl Executor>,
     topics: &TopicsStage,
     labels: &[LabelRecord],
+    verdicts: &[TopicVerdict],
 ) -> Vec<usize> {
+    let value_related: Vec<usize> = verdicts
+        .iter()
+        .filter(|v| v.value_related == Some(true))
+        .map(|v| v.topic)
+        .collect();
     let kept: Vec<usize> = labels
         .iter()
+        .filter(|l| value_related.contains(&l.topic))
         .filter(|l| match &cx.config.allow_topics {
             None => true,
             Some(allow) => allow
@@ -58,25 +68,33 @@ pub(crate) fn run<X: Executor>(
     docs: &[NewsDoc],
     topics: &TopicsStage,
     labels: &[LabelRecord],
+    verdicts: &[TopicVerdict],
 ) -> Result<StatementsStage> {
-    let selected = selected(cx, topics, labels);
-    let prompt = StatementExtraction {
-        news: String::new(),
-        language: cx.config.statement_language.clone(),
-    }
-    .request();
+    let selected = selected(cx, topics, labels, verdicts);
+    let statement_language = cx.config.statement_language.clone();
+    let language_of = move |doc: &NewsDoc| match &statement_language {
+        Some(language) => language.clone(),
+        None => language_name(&doc.language),
+    };
+    let mut languages: Vec<String> = selected.iter().map(|&i| language_of(&docs[i])).collect();
+    languages.sort();
+    languages.dedup();
+    // One prompt per language: each has its own worked example.
+    let prompts: Vec<_> = languages
+        .iter()
+        .map(|l| StatementExtraction::new("", l.clone()).request())
+        .collect();
     let settings = serde_json::json!({
         "allow_topics": cx.config.allow_topics,
         "max_extraction_docs": cx.config.max_extraction_docs,
+        "statement_language": cx.config.statement_language,
+        "screening": cx.config.screening,
     });
-    let inputs = cx.llm_inputs(&[prompt], settings);
+    let inputs = cx.llm_inputs(&prompts, settings);
     cx.stage("extract", "07-statements.json", inputs, |cx| {
         let steps: Vec<StatementExtraction> = selected
             .iter()
-            .map(|&i| StatementExtraction {
-                news: docs[i].text.clone(),
-                language: cx.config.statement_language.clone(),
-            })
+            .map(|&i| StatementExtraction::new(docs[i].text.clone(), language_of(&docs[i])))
             .collect();
         let total = steps.len();
         let progress = &mut cx.progress;

@@ -1,4 +1,5 @@
-//! 5. Topic labels: the LLM names each HDBSCAN topic; InsTag topics keep their tag.
+//! Stage 5, topic labels: the LLM names each HDBSCAN topic from its c-TF-IDF words, its
+//! MMR keywords and representative documents; InsTag topics keep their tag.
 
 use navab_llm::stage::run_stage;
 use navab_llm::steps::TopicLabel;
@@ -31,7 +32,9 @@ pub(crate) fn run<X: Executor>(
         keywords: Vec::new(),
     }
     .request();
-    let inputs = cx.llm_inputs(&[prompt], serde_json::Value::Null);
+    // InsTag's topics are among those labelled: turning it off changes this stage's input.
+    let settings = serde_json::json!({ "instag": cx.config.run_instag });
+    let inputs = cx.llm_inputs(&[prompt], settings);
     cx.stage("labels", "05-labels.json", inputs, |cx| {
         let hdbscan: Vec<&TopicInfo> = topics
             .topics
@@ -47,7 +50,7 @@ pub(crate) fn run<X: Executor>(
                     .take(3)
                     .map(|&d| texts[d].chars().take(400).collect())
                     .collect(),
-                keywords: t.words.clone(),
+                keywords: label_words(t),
             })
             .collect();
         let total = steps.len();
@@ -92,4 +95,16 @@ pub(crate) fn run<X: Executor>(
         let counts = [("topics", out.len()), ("failed", failed)];
         Ok(Computed::new(out, &counts))
     })
+}
+
+/// The words the label prompt shows: the best c-TF-IDF words, then the MMR keywords (close to
+/// the topic and unlike each other), without repeats.
+fn label_words(t: &TopicInfo) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for w in t.words.iter().take(5).chain(&t.mmr_keywords) {
+        if !words.contains(w) {
+            words.push(w.clone());
+        }
+    }
+    words
 }

@@ -7,6 +7,7 @@ pub(crate) mod dataset;
 pub(crate) mod embed;
 pub(crate) mod extract;
 pub(crate) mod labels;
+pub(crate) mod maps;
 pub(crate) mod screen;
 pub(crate) mod sources;
 pub(crate) mod topics;
@@ -17,10 +18,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use navab_embed::Embedder;
+use std::collections::BTreeMap;
+
 use navab_llm::{BoxFuture, ChatModel, ChatRequest, ChatResponse, StepOutcome};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::corpus::NewsDoc;
+use crate::lang::Embedders;
 use crate::pipeline::{Executor, PipelineConfig, Progress};
 use crate::report::StageTime;
 use crate::store::{read_json, write_json, RunDir, StageRecord};
@@ -60,7 +64,7 @@ impl<T: Serialize + DeserializeOwned> StageFile for T {
 pub(crate) struct Ctx<'a, X> {
     pub config: &'a PipelineConfig,
     pub llm: CallWatch<'a>,
-    pub embedder: Box<dyn Embedder + 'a>,
+    pub embedders: Embedders<'a>,
     pub exec: &'a X,
     pub progress: Progress<'a>,
     pub run: RunDir,
@@ -195,6 +199,40 @@ impl ChatModel for CallWatch<'_> {
     fn check_ready(&self) -> BoxFuture<'_, navab_llm::Result<()>> {
         self.inner.check_ready()
     }
+}
+
+/// A part of the corpus whose topics are modeled on their own: one nation's documents in one
+/// language (and from one source, when topics are modeled per source).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) struct Group {
+    pub nation: String,
+    pub language: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl std::fmt::Display for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}", self.nation, self.language)?;
+        if let Some(source) = &self.source {
+            write!(f, ", {source}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// The documents of each group, in a stable order (groups sorted, documents in corpus order).
+pub(crate) fn groups(docs: &[NewsDoc], by_source: bool) -> BTreeMap<Group, Vec<usize>> {
+    let mut out: BTreeMap<Group, Vec<usize>> = BTreeMap::new();
+    for (i, d) in docs.iter().enumerate() {
+        let group = Group {
+            nation: d.nation.clone(),
+            language: d.language.clone(),
+            source: if by_source { d.source.clone() } else { None },
+        };
+        out.entry(group).or_default().push(i);
+    }
+    out
 }
 
 /// An item an LLM step could not handle, as the stage files keep it.

@@ -18,7 +18,10 @@ pub struct VectorizerParams {
     /// Keep only this many terms, the most frequent over the corpus (ties by term). Default `None`.
     pub max_features: Option<usize>,
     /// Also treat the corpus's this-many most frequent tokens (after stop-word removal) as stop
-    /// words, as the NaVAB authors did. Default 100; 0 turns it off.
+    /// words, as the NaVAB authors did. Default 100; 0 turns it off. At most a tenth of the
+    /// corpus's distinct tokens are dropped: on the authors' corpora (tens of thousands of
+    /// distinct tokens) that is the full 100, while a small corpus (one nation's few dozen
+    /// articles) keeps its topic words.
     pub drop_most_frequent: usize,
     /// Remove the language's stop words. Default `true`.
     pub remove_stop_words: bool,
@@ -290,6 +293,7 @@ fn most_frequent_tokens(doc_tokens: &[Vec<String>], n: usize) -> Vec<String> {
     }
     let mut ranked: Vec<(&str, u64)> = freq.into_iter().collect();
     ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let n = n.min((ranked.len() / 10).max(1));
     ranked
         .into_iter()
         .take(n)
@@ -405,6 +409,19 @@ mod tests {
             .all(|t| !t.split(' ').any(|w| w == "apple")));
         assert_eq!(counts.n_rows(), 4);
         assert!(v.tokenizer().is_stop_word("apple"));
+    }
+
+    #[test]
+    fn a_small_corpus_keeps_nine_tenths_of_its_tokens() {
+        let docs: Vec<String> = (0..20).map(|i| format!("word{i} shared common")).collect();
+        let p = VectorizerParams {
+            ngram_range: (1, 1),
+            ..VectorizerParams::new(Language::English)
+        };
+        let (v, _) = CountVectorizer::fit_transform(&p, &docs).unwrap();
+        // 22 distinct tokens: 2 dropped (the most frequent), not all of them.
+        assert_eq!(v.dropped_frequent(), ["common", "shared"]);
+        assert_eq!(v.vocabulary().len(), 20);
     }
 
     #[test]

@@ -13,10 +13,6 @@ fn clip(v: f32) -> f32 {
     v.clamp(-4.0, 4.0)
 }
 
-/// Negative samples computed together (see [`repel_lanes`]). Eight fit one AVX register and
-/// cover the usual five samples per edge in one pass.
-const LANES: usize = 8;
-
 /// `x^y` for `x > 0` as `2^(y·log2 x)` with short polynomials (relative error about 1e-6),
 /// several times cheaper than `powf`, which dominated the SGD. Pure arithmetic on the bits,
 /// so the same on every run and thread, and no branches, so that lanes vectorise. Results
@@ -47,50 +43,6 @@ fn pow(x: f32, y: f32) -> f32 {
     f32::from_bits(p.to_bits().wrapping_add((k as u32) << 23))
 }
 
-/// Repulsions of `snap` (the point's position after its attraction) from the points `ks`,
-/// added to `me`. A lane whose point is `i` (`snap`'s own), or at distance 0, adds nothing; the lane
-/// sums are added in lane order, so the result does not depend on the CPU.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn repel_lanes<const D: usize>(
-    me: &mut [f32],
-    snap: &[f32],
-    prev: &[f32],
-    i: usize,
-    ks: &[usize; LANES],
-    a: f32,
-    b: f32,
-    gamma: f32,
-    alpha: f32,
-) {
-    let mut diff = [[0.0f32; LANES]; D];
-    let mut d2 = [0.0f32; LANES];
-    let mut live = [0.0f32; LANES];
-    for (l, &k) in ks.iter().enumerate() {
-        let other = &prev[k * D..(k + 1) * D];
-        for d in 0..D {
-            let t = snap[d] - other[d];
-            diff[d][l] = t;
-            d2[l] += t * t;
-        }
-        live[l] = if k == i { 0.0 } else { 2.0 * gamma * b };
-    }
-    let mut coeff = [0.0f32; LANES];
-    for l in 0..LANES {
-        let x = d2[l];
-        let c = live[l] / ((0.001 + x) * (a * pow(x, b) + 1.0));
-        // Zero distance (a duplicate point) gives no direction to push in.
-        coeff[l] = if x > 0.0 { c } else { 0.0 };
-    }
-    for d in 0..D {
-        let mut sum = 0.0f32;
-        for l in 0..LANES {
-            sum += clip(coeff[l] * diff[d][l]);
-        }
-        me[d] += sum * alpha;
-    }
-}
-
 /// Squared distance between two short rows.
 fn rdist(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
@@ -107,8 +59,8 @@ fn rdist(a: &[f32], b: &[f32]) -> f32 {
 /// have moved. Within a round each point's new position is computed by one task (its edges
 /// in a fixed order), so the result does not depend on the thread count. A head `i` then
 /// takes `floor((t - next_negative) / epochs_per_negative_sample)` repulsions from points
-/// drawn with the generator keyed by `(seed, t, e)`, from its position after the attraction,
-/// `LANES` at a time. Edges fire by umap-learn's schedule (every `max_w / w` epochs).
+/// drawn with the generator keyed by `(seed, t, e)`, one after another from its position after
+/// the attraction. Edges fire by umap-learn's schedule (every `max_w / w` epochs).
 ///
 /// Both parts matter for weakly clustered data: taking a point's attraction from its own
 /// moving position (not equal and opposite), or applying an edge and its reverse in one
@@ -154,7 +106,7 @@ pub(crate) fn optimize(
     let mut next = vec![0.0f32; n * dim];
 
     for epoch in 0..n_epochs {
-        let alpha = params.learning_rate * (1.0 - epoch as f32 / n_epochs as f32);
+        let alpha = learning_rate(params.learning_rate, epoch, n_epochs);
         for round in 0..rounds {
             let ctx = RoundContext {
                 g,
@@ -203,9 +155,18 @@ pub(crate) fn optimize(
 }
 
 /// Rounds per epoch (see [`Plan`]). An edge and its reverse share a round one time in four;
-/// 4 rounds already cluster like umap-learn on the BBC paragraphs (16 rounds: the same, at
-/// twice the cost; 1: merged topics).
+/// 4 rounds cluster like umap-learn on all 10 rows of docs/benchmarks.md's comparison (1 round
+/// merged topics). 16 rounds, measured before negative samples ran one after another,
+/// moved one row by less than the seed noise, for 10–35% more SGD time.
 const ROUNDS: usize = 4;
+
+/// The step size in epoch `epoch` of `n_epochs`, as umap-learn schedules it: it lowers the rate
+/// after each epoch `t` to `initial · (1 - t / n_epochs)`, so epochs 0 and 1 both run at the
+/// initial rate and the last at `2 / n_epochs` of it. (Epoch 0 samples no edge: every edge's
+/// first sample is due at epoch `max_w / w >= 1`.)
+fn learning_rate(initial: f32, epoch: usize, n_epochs: usize) -> f32 {
+    initial * (1.0 - epoch.saturating_sub(1) as f32 / n_epochs as f32)
+}
 
 /// Negative samples owed to an edge that fires in epoch `t`.
 fn negatives(t: f64, next_negative: f64, epochs_per_negative: f64) -> usize {
@@ -291,7 +252,6 @@ fn chunk_round<const D: usize>(ctx: &RoundContext<'_>, dyn_dim: usize, c0: usize
     let (g, prev, a, b, alpha, gamma) = (ctx.g, ctx.prev, ctx.a, ctx.b, ctx.alpha, ctx.gamma);
     let n = g.n_points();
     let t = ctx.epoch as f64;
-    let mut snap = vec![0.0f32; dim];
     for (li, me) in pos.chunks_exact_mut(dim).enumerate() {
         let i = c0 + li;
         let here = &prev[i * dim..(i + 1) * dim];
@@ -321,32 +281,21 @@ fn chunk_round<const D: usize>(ctx: &RoundContext<'_>, dyn_dim: usize, c0: usize
             }
             let n_neg = negatives(t, ctx.next_negative[e], ctx.epochs_per_negative[e]);
             let mut rng = SplitMix::keyed(ctx.seed, ctx.epoch as u64, e as u64);
-            snap.copy_from_slice(me);
-            if D == 0 {
-                for _ in 0..n_neg {
-                    let k = rng.below(n);
-                    if k == i {
-                        continue;
-                    }
-                    let other = &prev[k * dim..(k + 1) * dim];
-                    let d2 = rdist(&snap, other);
-                    if d2 > 0.0 {
-                        let coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * pow(d2, b) + 1.0));
-                        for ((m, &sv), &o) in me.iter_mut().zip(&snap).zip(other) {
-                            *m += clip(coeff * (sv - o)) * alpha;
-                        }
-                    }
+            // One after another, each from where the previous one left the point, as
+            // umap-learn does: summing them from one position pushed weakly clustered groups
+            // apart less at their edges (more HDBSCAN noise; docs/benchmarks.md).
+            for _ in 0..n_neg {
+                let k = rng.below(n);
+                if k == i {
+                    continue;
                 }
-            } else {
-                let mut left = n_neg;
-                while left > 0 {
-                    let take = left.min(LANES);
-                    left -= take;
-                    let mut ks = [i; LANES];
-                    for k in &mut ks[..take] {
-                        *k = rng.below(n);
+                let other = &prev[k * dim..(k + 1) * dim];
+                let d2 = rdist(me, other);
+                if d2 > 0.0 {
+                    let coeff = 2.0 * gamma * b / ((0.001 + d2) * (a * pow(d2, b) + 1.0));
+                    for (m, &o) in me.iter_mut().zip(other) {
+                        *m += clip(coeff * (*m - o)) * alpha;
                     }
-                    repel_lanes::<D>(me, &snap, prev, i, &ks, a, b, gamma, alpha);
                 }
             }
         }
@@ -355,6 +304,18 @@ fn chunk_round<const D: usize>(ctx: &RoundContext<'_>, dyn_dim: usize, c0: usize
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn learning_rate_follows_umap_learns_update_after_each_epoch() {
+        // umap-learn: alpha = initial; for t in 0..n: epoch(t, alpha); alpha = initial * (1 - t / n).
+        for n in [1usize, 2, 7, 200, 500] {
+            let mut alpha = 0.8f32;
+            for t in 0..n {
+                assert_eq!(super::learning_rate(0.8, t, n), alpha, "epoch {t} of {n}");
+                alpha = 0.8 * (1.0 - t as f32 / n as f32);
+            }
+        }
+    }
+
     #[test]
     fn fast_pow_matches_powf() {
         for &x in &[1e-30f32, 1e-6, 0.01, 0.5, 1.0, 1.7, 3.0, 100.0, 1e6, 1e20] {

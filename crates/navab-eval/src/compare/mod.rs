@@ -1,5 +1,5 @@
 //! Many models, one report: finished run folders (their `summary.json`) combined into one
-//! Table-2-shaped table, a CSV with a row per model and cell, and a heatmap.
+//! Table-2-shaped table, a CSV with a row per model and cell, and a heatmap as SVG and PNG.
 //!
 //! ```no_run
 //! use navab_eval::compare::{read_summary, write_comparison};
@@ -7,7 +7,8 @@
 //! # fn main() -> navab_eval::Result<()> {
 //! let runs = ["runs/SmolLM2-135M-Instruct", "runs/gemma-3-270m"];
 //! let summaries = runs.iter().map(|d| read_summary(d.as_ref())).collect::<Result<Vec<_>, _>>()?;
-//! // comparison.md, comparison.csv and heatmap.svg (the `paper` method's correct rates).
+//! // comparison.md, comparison.csv, heatmap.svg and heatmap.png (the `paper` method's rates).
+//! // The PNG alone: navab_eval::compare::heatmap_png(&summaries, "paper")?
 //! write_comparison("runs/compare".as_ref(), &summaries, "paper")?;
 //! # Ok(()) }
 //! ```
@@ -15,8 +16,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+mod png;
+pub use png::heatmap_png;
+
 use crate::report::{
-    sorted_nations, sorted_sets, table2_markdown, write_atomic, Summary, SummaryRow,
+    sorted_nations, sorted_sets, table2_markdown, write_atomic, Rate, Summary, SummaryRow,
 };
 use crate::{Error, Result};
 
@@ -66,7 +70,8 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Writes `comparison.md` (the Table-2-shaped table, every model a row), `comparison.csv`
-/// ([`comparison_csv`]) and `heatmap.svg` ([`heatmap_svg`] for `method`) into `out`.
+/// ([`comparison_csv`]), `heatmap.svg` ([`heatmap_svg`] for `method`) and `heatmap.png` (the
+/// same picture, [`heatmap_png`]) into `out`, each replaced atomically.
 pub fn write_comparison(out: &Path, summaries: &[Summary], method: &str) -> Result<()> {
     if summaries.is_empty() {
         return Err(Error::InvalidOptions("no runs to compare".into()));
@@ -87,6 +92,7 @@ pub fn write_comparison(out: &Path, summaries: &[Summary], method: &str) -> Resu
         &out.join("heatmap.svg"),
         heatmap_svg(summaries, method).as_bytes(),
     )?;
+    write_atomic(&out.join("heatmap.png"), &heatmap_png(summaries, method)?)?;
     Ok(())
 }
 
@@ -100,13 +106,7 @@ const TOP: usize = 92;
 /// the 95% interval and `n`. Title, column groups, a colour legend and a note are part of the
 /// picture, so it reads on its own. Plain SVG text: no font to bundle.
 pub fn heatmap_svg(summaries: &[Summary], method: &str) -> String {
-    let nations = sorted_nations(summaries);
-    let sets = sorted_sets(summaries);
-    let columns: Vec<(&String, &String)> = sets
-        .iter()
-        .flat_map(|s| nations.iter().map(move |n| (s, n)))
-        .filter(|(s, n)| summaries.iter().any(|m| m.row(n, s, method).is_some()))
-        .collect();
+    let columns = heatmap_columns(summaries, method);
     let width = LABEL_W + CELL_W * columns.len().max(1) + 20;
     let height = TOP + CELL_H * summaries.len() + 110;
     let mut svg = String::new();
@@ -131,7 +131,7 @@ pub fn heatmap_svg(summaries: &[Summary], method: &str) -> String {
                 r#"<text x="{}" y="{}" font-size="13" font-style="italic">{}</text>"#,
                 LABEL_W + i * CELL_W + 4,
                 TOP - 34,
-                xml(&set_label(set))
+                xml(&set_label(set.as_str()))
             );
         }
         let _ = writeln!(
@@ -160,17 +160,42 @@ pub fn heatmap_svg(summaries: &[Summary], method: &str) -> String {
     svg
 }
 
+/// The heatmap's columns, statement set × nation, in table order; only those where some model
+/// has a row for `method`.
+fn heatmap_columns(summaries: &[Summary], method: &str) -> Vec<(String, String)> {
+    let nations = sorted_nations(summaries);
+    let sets = sorted_sets(summaries);
+    sets.iter()
+        .flat_map(|s| nations.iter().map(move |n| (s.clone(), n.clone())))
+        .filter(|(s, n)| summaries.iter().any(|m| m.row(n, s, method).is_some()))
+        .collect()
+}
+
+/// The rate a cell shows, or why it shows none: no row or no items, or a rate that is not a
+/// number in [0, 1] (a hand-edited summary), which is named rather than coloured.
+fn cell_rate(row: Option<&SummaryRow>) -> std::result::Result<&Rate, &'static str> {
+    let a = &row.filter(|r| r.accuracy.n > 0).ok_or("no items")?.accuracy;
+    let valid = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
+    if valid(a.rate) && valid(a.ci_low) && valid(a.ci_high) {
+        Ok(a)
+    } else {
+        Err("invalid rate")
+    }
+}
+
 fn cell(svg: &mut String, x: usize, y: usize, row: Option<&SummaryRow>) {
-    let Some(r) = row.filter(|r| r.accuracy.n > 0) else {
-        let _ = writeln!(
-            svg,
-            r##"<rect x="{x}" y="{y}" width="{CELL_W}" height="{CELL_H}" fill="#eeeeee" stroke="white"/><text x="{}" y="{}" font-size="12" text-anchor="middle" fill="#777777">no items</text>"##,
-            x + CELL_W / 2,
-            y + CELL_H / 2 + 4
-        );
-        return;
+    let a = match cell_rate(row) {
+        Ok(a) => a,
+        Err(why) => {
+            let _ = writeln!(
+                svg,
+                r##"<rect x="{x}" y="{y}" width="{CELL_W}" height="{CELL_H}" fill="#eeeeee" stroke="white"/><text x="{}" y="{}" font-size="12" text-anchor="middle" fill="#777777">{why}</text>"##,
+                x + CELL_W / 2,
+                y + CELL_H / 2 + 4
+            );
+            return;
+        }
     };
-    let a = &r.accuracy;
     let _ = writeln!(
         svg,
         r#"<rect x="{x}" y="{y}" width="{CELL_W}" height="{CELL_H}" fill="{}" stroke="white"/>"#,
@@ -228,9 +253,19 @@ fn legend(svg: &mut String, y: usize) {
     );
 }
 
-/// Red (0) through white (0.5) to green (1).
+/// Red (0) through white (0.5) to green (1), as SVG writes it.
 fn colour(rate: f64) -> String {
-    let t = rate.clamp(0.0, 1.0);
+    let [r, g, b] = rgb(rate);
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// Red (0) through white (0.5) to green (1); a NaN is white.
+fn rgb(rate: f64) -> [u8; 3] {
+    let t = if rate.is_nan() {
+        0.5
+    } else {
+        rate.clamp(0.0, 1.0)
+    };
     let (r, g, b) = if t < 0.5 {
         let k = t / 0.5;
         (215.0 + 40.0 * k, 48.0 + 207.0 * k, 39.0 + 216.0 * k)
@@ -238,7 +273,7 @@ fn colour(rate: f64) -> String {
         let k = (t - 0.5) / 0.5;
         (255.0 - 229.0 * k, 255.0 - 103.0 * k, 255.0 - 175.0 * k)
     };
-    format!("#{:02x}{:02x}{:02x}", r as u8, g as u8, b as u8)
+    [r as u8, g as u8, b as u8]
 }
 
 fn set_label(set: &str) -> String {
@@ -274,7 +309,6 @@ fn xml(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Rate;
 
     fn summary(model: &str, rates: &[(&str, &str, usize, usize)]) -> Summary {
         let row = |nation: &str, set: &str, correct, n| SummaryRow {
