@@ -24,13 +24,23 @@ fn main() -> candle_core::Result<()> {
         .nth(1)
         .and_then(|r| r.parse().ok())
         .unwrap_or(10);
-    let paths: Vec<Bf16Path> = Bf16Path::ALL.into_iter().filter(|p| p.available()).collect();
+    let paths: Vec<Bf16Path> = Bf16Path::ALL
+        .into_iter()
+        .filter(|p| p.available())
+        .collect();
     println!(
         "threads {}; bf16 paths on this CPU: {}",
         rayon::current_num_threads(),
-        paths.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+        paths
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    print!("{:>5} {:>6} {:>5} {:>10} {:>10}", "m", "n", "k", "candle-f32", "candle-bf16");
+    print!(
+        "{:>5} {:>6} {:>5} {:>10} {:>10}",
+        "m", "n", "k", "candle-f32", "candle-bf16"
+    );
     for p in &paths {
         print!(" {:>12}", p.name());
     }

@@ -14,7 +14,7 @@
 //! # Ok::<(), candle_core::Error>(())
 //! ```
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
@@ -312,26 +312,78 @@ fn portable_block(a: &[u16], k_pad: usize, packed: &[u16], nb0: usize, nb1: usiz
     }
 }
 
-/// A linear layer without bias, `x · Wᵀ`, as a candle op on contiguous f32 CPU tensors
-/// (`[.., k]` → `[.., n]`); the weights are packed once.
+/// A linear layer without bias, `x · Wᵀ`, on contiguous f32 CPU tensors (`[.., k]` →
+/// `[.., n]`); the weights are rounded to bf16 once.
+///
+/// On AMX and AVX512-BF16 the weights are packed for the bf16 kernels. Without them (the
+/// portable path) the bf16 weights are kept as f32 values and multiplied by candle's f32
+/// product: the operands are the same bf16 values, and `gemm` runs them several times faster
+/// than a portable bf16 loop, so bf16 there costs what f32 costs.
 #[derive(Debug, Clone)]
 pub struct Bf16Linear {
-    weight: PackedBf16,
+    weights: Weights,
     path: Bf16Path,
 }
 
+#[derive(Debug, Clone)]
+enum Weights {
+    /// For the AMX and AVX512-BF16 kernels.
+    Packed(PackedBf16),
+    /// `n × k` f32 values of the bf16 weights, for the f32 product.
+    Rounded(Tensor),
+}
+
 impl Bf16Linear {
-    /// Packs `weight` (`[n, k]`, any float dtype) for the fastest available path.
+    /// Rounds `weight` (`[n, k]`, any float dtype) to bf16 for the fastest available path.
     pub fn new(weight: &Tensor) -> candle_core::Result<Self> {
-        Ok(Bf16Linear {
-            weight: PackedBf16::from_tensor(weight)?,
-            path: Bf16Path::best(),
-        })
+        Self::with_path(weight, Bf16Path::best())
     }
 
-    /// The packed weights.
-    pub fn weight(&self) -> &PackedBf16 {
-        &self.weight
+    /// The same on the given path; an error if this CPU cannot run it.
+    pub fn with_path(weight: &Tensor, path: Bf16Path) -> candle_core::Result<Self> {
+        if !path.available() {
+            candle_core::bail!("bf16 linear: this CPU cannot run the {} path", path.name());
+        }
+        let weights = match path {
+            Bf16Path::Portable => {
+                let w = weight.to_device(&candle_core::Device::Cpu)?;
+                Weights::Rounded(
+                    w.to_dtype(DType::BF16)?
+                        .to_dtype(DType::F32)?
+                        .contiguous()?,
+                )
+            }
+            _ => Weights::Packed(PackedBf16::from_tensor(weight)?),
+        };
+        Ok(Bf16Linear { weights, path })
+    }
+
+    /// Output features `n`.
+    pub fn out_features(&self) -> usize {
+        match &self.weights {
+            Weights::Packed(w) => w.out_features(),
+            Weights::Rounded(w) => w.dims()[0],
+        }
+    }
+
+    /// Input features `k`.
+    pub fn in_features(&self) -> usize {
+        match &self.weights {
+            Weights::Packed(w) => w.in_features(),
+            Weights::Rounded(w) => w.dims()[1],
+        }
+    }
+
+    /// The weights as an f32 `n × k` CPU tensor (each value its bf16 rounding).
+    pub fn weight_f32(&self) -> candle_core::Result<Tensor> {
+        match &self.weights {
+            Weights::Packed(w) => Tensor::from_vec(
+                w.unpack(),
+                (w.out_features(), w.in_features()),
+                &candle_core::Device::Cpu,
+            ),
+            Weights::Rounded(w) => Ok(w.clone()),
+        }
     }
 
     /// The path the products run on.
@@ -339,9 +391,27 @@ impl Bf16Linear {
         self.path
     }
 
-    /// `x · Wᵀ` over the last dimension of `x`.
+    /// `x · Wᵀ` over the last dimension of `x` (f32).
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.contiguous()?.apply_op1_no_bwd(self)
+        let (n, k) = (self.out_features(), self.in_features());
+        let dims = x.dims();
+        if dims.last() != Some(&k) || x.dtype() != DType::F32 {
+            candle_core::bail!(
+                "bf16-linear: input {dims:?} {:?}, weights of {k} f32 inputs",
+                x.dtype()
+            );
+        }
+        match &self.weights {
+            Weights::Packed(_) => x.contiguous()?.apply_op1_no_bwd(self),
+            Weights::Rounded(w) => {
+                let rows = x.elem_count() / k;
+                let x = x.to_dtype(DType::BF16)?.to_dtype(DType::F32)?;
+                let y = x.reshape((rows, k))?.matmul(&w.t()?)?;
+                let mut out = dims.to_vec();
+                *out.last_mut().expect("checked above") = n;
+                y.reshape(out)
+            }
+        }
     }
 }
 
@@ -351,17 +421,20 @@ impl CustomOp1 for Bf16Linear {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let Weights::Packed(weight) = &self.weights else {
+            candle_core::bail!("bf16-linear: the portable path runs the f32 product");
+        };
         let x = crate::f32_slice(s, l, self.name())?;
         let mut dims = l.dims().to_vec();
-        if dims.last() != Some(&self.weight.k) {
+        if dims.last() != Some(&weight.k) {
             candle_core::bail!(
                 "bf16-linear: input {dims:?}, weights of {} inputs",
-                self.weight.k
+                weight.k
             );
         }
-        let m = x.len() / self.weight.k;
-        let y = matmul_bf16_with(x, m, &self.weight, self.path)?;
-        *dims.last_mut().expect("checked above") = self.weight.n;
+        let m = x.len() / weight.k;
+        let y = matmul_bf16_with(x, m, weight, self.path)?;
+        *dims.last_mut().expect("checked above") = weight.n;
         Ok((CpuStorage::F32(y), Shape::from(dims)))
     }
 }
@@ -485,6 +558,49 @@ mod tests {
         let w = PackedBf16::new(&[1.0; 6], 2, 3).unwrap();
         assert!(matmul_bf16(&[1.0; 4], 1, &w).is_err());
         assert!(matmul_bf16(&[], 0, &w).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_linear_layer_gives_the_bf16_product_on_every_path() {
+        let device = candle_core::Device::Cpu;
+        let (m, n, k) = (37, 45, 70);
+        let (x, w) = (values(m * k, 3), values(n * k, 4));
+        let (xr, wr) = (round(&x), round(&w));
+        let xt = Tensor::from_vec(x, (m, k), &device).unwrap();
+        let wt = Tensor::from_vec(w, (n, k), &device).unwrap();
+        for path in Bf16Path::ALL {
+            let Ok(linear) = Bf16Linear::with_path(&wt, path) else {
+                assert!(!path.available());
+                println!("skipped: this CPU has no {} path", path.name());
+                continue;
+            };
+            assert_eq!(
+                linear
+                    .weight_f32()
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+                wr
+            );
+            let y = linear.forward(&xt).unwrap().to_vec2::<f32>().unwrap();
+            for r in 0..m {
+                for c in 0..n {
+                    let pairs = xr[r * k..(r + 1) * k].iter().zip(&wr[c * k..(c + 1) * k]);
+                    let (exact, magnitude) = pairs.fold((0f64, 0f64), |(e, g), (a, b)| {
+                        let p = f64::from(*a) * f64::from(*b);
+                        (e + p, g + p.abs())
+                    });
+                    let got = f64::from(y[r][c]);
+                    assert!(
+                        (got - exact).abs() <= 1e-5 * magnitude + 1e-6,
+                        "{} at row {r}, column {c}: {got} vs {exact}",
+                        path.name()
+                    );
+                }
+            }
+        }
     }
 
     #[test]

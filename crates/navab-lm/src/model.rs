@@ -125,8 +125,7 @@ impl LanguageModel {
             special = read_special_tokens(path);
             (decoder, tokenizer, ModelFormat::Safetensors, template)
         } else {
-            let mut source =
-                GgufSource::open(path, dtype, &options.device, options.dequantize)?;
+            let mut source = GgufSource::open(path, dtype, &options.device, options.dequantize)?;
             let mut config = DecoderConfig::from_gguf(&source.content, path)?;
             config.rope_freq_factors =
                 source.optional_vector("rope_freqs.weight", config.head_dim / 2)?;

@@ -69,7 +69,7 @@ impl Linear {
         let (weight, bias) = match self {
             Linear::Dense { weight, bias } => (weight.clone(), bias),
             Linear::Quantized { weight, bias } => (dequantize(weight, dtype)?, bias),
-            Linear::Bf16 { weight, bias } => (unpack(weight)?.to_dtype(dtype)?, bias),
+            Linear::Bf16 { weight, bias } => (weight.weight_f32()?.to_dtype(dtype)?, bias),
         };
         Ok(Linear::Dense {
             weight: weight.narrow(0, start, len)?.contiguous()?,
@@ -85,7 +85,7 @@ impl Linear {
         match self {
             Linear::Dense { weight, .. } => weight.to_dtype(dtype),
             Linear::Quantized { weight, .. } => dequantize(weight, dtype),
-            Linear::Bf16 { weight, .. } => unpack(weight)?.to_dtype(dtype),
+            Linear::Bf16 { weight, .. } => weight.weight_f32()?.to_dtype(dtype),
         }
     }
 
@@ -109,7 +109,7 @@ impl Linear {
                 QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims().to_vec(),
             },
             Linear::Bf16 { weight, .. } => {
-                vec![weight.weight().out_features(), weight.weight().in_features()]
+                vec![weight.out_features(), weight.in_features()]
             }
         }
     }
@@ -122,15 +122,6 @@ impl Linear {
             | Linear::Bf16 { bias, .. } => bias.as_ref(),
         }
     }
-}
-
-fn unpack(l: &Bf16Linear) -> candle_core::Result<Tensor> {
-    let w = l.weight();
-    Tensor::from_vec(
-        w.unpack(),
-        (w.out_features(), w.in_features()),
-        &Device::Cpu,
-    )
 }
 
 fn dequantize(q: &QMatMul, dtype: DType) -> candle_core::Result<Tensor> {
