@@ -4,7 +4,7 @@ Writes PREFIX.f32 (little-endian f32, row-major) + PREFIX.json like
 `cargo run --release -p navab-embed --example embed_corpus`, and prints docs/s.
 
     .venv-ref/bin/python scripts/reference/st_embed.py --corpus ../shared/data/bbc-news.jsonl \
-        --model models/all-MiniLM-L6-v2 --out /tmp/st/articles [--paragraphs] [--limit N]
+        --model models/all-MiniLM-L6-v2 --out /tmp/st/articles [--paragraphs] [--limit N] [--dtype bf16]
     .venv-ref/bin/python scripts/reference/st_embed.py --compare /tmp/st/articles /tmp/ours/articles
 """
 import argparse
@@ -62,6 +62,8 @@ def main():
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--limit", type=int)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", choices=["f32", "bf16"], default="f32",
+                    help="bf16: the model cast to bfloat16 (oneDNN uses AMX / AVX512-BF16 where the CPU has them)")
     ap.add_argument("--compare", nargs=2, metavar=("A", "B"))
     args = ap.parse_args()
     if args.compare:
@@ -72,11 +74,14 @@ def main():
 
     ids, labels, texts = read_corpus(args.corpus, args.paragraphs, args.limit, args.text_field)
     model = SentenceTransformer(args.model, device=args.device)
+    if args.dtype == "bf16":
+        model = model.to(torch.bfloat16)
     model.encode(texts[:8])  # warm-up
     start = time.perf_counter()
     vectors = model.encode(texts, batch_size=args.batch_size, convert_to_numpy=True)
     secs = time.perf_counter() - start
-    print(f"sentence-transformers, torch {torch.__version__}, {torch.get_num_threads()} threads: "
+    vectors = vectors.astype("float32")
+    print(f"sentence-transformers {args.dtype}, torch {torch.__version__}, {torch.get_num_threads()} threads: "
           f"{len(texts)} docs in {secs:.2f} s = {len(texts) / secs:.1f} docs/s")
     if args.out:
         vectors.astype("<f4").tofile(args.out + ".f32")

@@ -8,12 +8,17 @@
 //! (compiled also for AVX2 and AVX-512 and picked at run time) with `exp` and `erf` accurate
 //! to about 2e-7. Query, key and value come from one product with the three weights stacked.
 //!
-//! Used for f32 on the CPU when the model uses absolute positions and exact GELU (all
+//! With bf16 the matrix products of the linear layers run on bf16 weights packed once at load
+//! (`navab_kernels::bf16`: AMX tiles, AVX512-BF16 or portable Rust, picked at run time);
+//! activations, attention, norms and softmax stay f32.
+//!
+//! Used for f32 and bf16 on the CPU when the model uses absolute positions and exact GELU (all
 //! sentence-transformers BERT and XLM-R checkpoints we know); otherwise, and on a GPU, the
 //! embedder runs candle-transformers' models.
 
 use candle_core::{Module, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
+use navab_kernels::bf16::Bf16Linear;
 use navab_kernels::{AddLayerNorm, BiasGelu, MaskedSoftmax, SplitHeads};
 
 /// What the fast path needs from `config.json`.
@@ -55,14 +60,38 @@ impl FastConfig {
     }
 }
 
+/// A linear layer without bias (the biases go into the fused kernels): candle's f32 matrix
+/// product, or the bf16 one on packed weights.
+enum Projection {
+    F32(Linear),
+    Bf16(Bf16Linear),
+}
+
+impl Projection {
+    fn new(l: Linear, bf16: bool) -> candle_core::Result<Self> {
+        Ok(if bf16 {
+            Projection::Bf16(Bf16Linear::new(l.weight())?)
+        } else {
+            Projection::F32(l)
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Projection::F32(l) => l.forward(x),
+            Projection::Bf16(l) => l.forward(x),
+        }
+    }
+}
+
 struct LayerWeights {
-    qkv: Linear,
+    qkv: Projection,
     qkv_bias: Vec<f32>,
-    attention_out: Linear,
+    attention_out: Projection,
     attention_norm: AddLayerNorm,
-    intermediate: Linear,
+    intermediate: Projection,
     intermediate_gelu: BiasGelu,
-    output: Linear,
+    output: Projection,
     output_norm: AddLayerNorm,
 }
 
@@ -114,12 +143,13 @@ fn layer_norm(vb: &VarBuilder, size: usize, eps: f64) -> candle_core::Result<Add
 }
 
 impl FastEncoder {
-    /// Loads from `vb` rooted where `embeddings.` and `encoder.` live. `xlm_pad` is XLM-R's
-    /// padding id (`None` for BERT).
+    /// Loads from `vb` (f32) rooted where `embeddings.` and `encoder.` live. `xlm_pad` is
+    /// XLM-R's padding id (`None` for BERT); `bf16` packs the linear layers' weights in bf16.
     pub(crate) fn load(
         vb: VarBuilder,
         c: &FastConfig,
         xlm_pad: Option<usize>,
+        bf16: bool,
     ) -> candle_core::Result<Self> {
         let h = c.hidden_size;
         let e = vb.pp("embeddings");
@@ -174,13 +204,13 @@ impl FastEncoder {
             let mut output_norm = layer_norm(&l.pp("output.LayerNorm"), h, c.layer_norm_eps)?;
             output_norm.input_bias = output_bias;
             layers.push(LayerWeights {
-                qkv,
+                qkv: Projection::new(qkv, bf16)?,
                 qkv_bias,
                 attention_norm,
-                attention_out,
-                intermediate,
+                attention_out: Projection::new(attention_out, bf16)?,
+                intermediate: Projection::new(intermediate, bf16)?,
                 intermediate_gelu,
-                output,
+                output: Projection::new(output, bf16)?,
                 output_norm,
             });
         }

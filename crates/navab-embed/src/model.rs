@@ -8,6 +8,7 @@ use candle_transformers::models::{bert, xlm_roberta};
 use ndarray::Array2;
 use tokenizers::{Tokenizer, TruncationParams};
 
+use crate::bert::BertStack;
 use crate::config::{read_json, Family, Pooling, StConfig};
 use crate::fast::{FastConfig, FastEncoder};
 use crate::{Embedder, Error, Result};
@@ -38,9 +39,11 @@ pub struct EmbedOptions {
     /// `RAYON_NUM_THREADS`) on the CPU, one on a GPU. `1` runs one batch at a time with its
     /// products spread over the pool.
     pub workers: usize,
-    /// Use the fused CPU encoder (f32 on the CPU only): vectorised softmax, GELU and layer norm
-    /// in single passes, 1.4–1.9× faster than candle-transformers' models here, with vectors
-    /// equal to theirs within 1e-6. `false` runs candle-transformers' BERT / XLM-R everywhere.
+    /// Use the fused CPU encoder (f32 or bf16 on the CPU): vectorised softmax, GELU and layer
+    /// norm in single passes, 1.4–1.9× faster than candle-transformers' models here, with
+    /// vectors equal to theirs within 1e-6 in f32. In bf16 only its linear layers' matrix
+    /// products use bf16 weights (AMX or AVX512-BF16 where the CPU has them). `false` runs
+    /// candle-transformers' BERT / XLM-R everywhere.
     pub fused: bool,
 }
 
@@ -83,7 +86,8 @@ impl EmbedOptions {
 enum Encoder {
     /// Our fused CPU f32 encoder (`fast.rs`), for BERT and XLM-R alike.
     Fast(FastEncoder),
-    Bert(bert::BertModel),
+    /// candle-transformers' BERT layers under our embeddings and mask (`bert.rs`).
+    Bert(BertStack),
     XlmRoberta(xlm_roberta::XLMRobertaModel),
 }
 
@@ -150,34 +154,37 @@ impl SentenceEmbedder {
                 Family::Bert => 0,
                 Family::XlmRoberta => 1,
             });
-        // The fused encoder where it computes the same thing: f32 on the CPU.
-        let fast = if options.fused && options.device.is_cpu() && options.dtype == DType::F32 {
-            let config: FastConfig = read_json(&config_path)?;
-            let root = ["", "bert", "roberta"].into_iter().find(|p| {
-                let key = if p.is_empty() {
-                    "embeddings.word_embeddings.weight".to_string()
-                } else {
-                    format!("{p}.embeddings.word_embeddings.weight")
-                };
-                vb.contains_tensor(&key)
-            });
-            match root {
-                Some(root) if config.supported() => {
-                    let vb = if root.is_empty() {
-                        vb.clone()
-                    } else {
-                        vb.pp(root)
-                    };
-                    let xlm_pad =
-                        matches!(st.family, Family::XlmRoberta).then_some(pad_id as usize);
-                    let encoder = FastEncoder::load(vb, &config, xlm_pad).map_err(weight_error)?;
-                    Some((Encoder::Fast(encoder), config.vocab_size))
+        // The fused encoder where it computes the same thing: f32 or bf16 on the CPU (bf16:
+        // f32 activations and bf16 matrix products, see `fast.rs`).
+        let bf16 = options.dtype == DType::BF16;
+        // Where `embeddings.` lives: bare, or under the task model's prefix.
+        let root = ["", "bert", "roberta"].into_iter().find(|p| {
+            let key = if p.is_empty() {
+                "embeddings.word_embeddings.weight".to_string()
+            } else {
+                format!("{p}.embeddings.word_embeddings.weight")
+            };
+            vb.contains_tensor(&key)
+        });
+        let rooted =
+            |vb: VarBuilder<'static>, root: &str| if root.is_empty() { vb } else { vb.pp(root) };
+        let fast =
+            if options.fused && options.device.is_cpu() && (options.dtype == DType::F32 || bf16) {
+                let config: FastConfig = read_json(&config_path)?;
+                match root {
+                    Some(root) if config.supported() => {
+                        let vb = rooted(vb.clone().set_dtype(DType::F32), root);
+                        let xlm_pad =
+                            matches!(st.family, Family::XlmRoberta).then_some(pad_id as usize);
+                        let encoder =
+                            FastEncoder::load(vb, &config, xlm_pad, bf16).map_err(weight_error)?;
+                        Some((Encoder::Fast(encoder), config.vocab_size))
+                    }
+                    _ => None,
                 }
-                _ => None,
-            }
-        } else {
-            None
-        };
+            } else {
+                None
+            };
         let (encoder, vocab_size) = if let Some(fast) = fast {
             fast
         } else {
@@ -185,12 +192,24 @@ impl SentenceEmbedder {
                 Family::Bert => {
                     let config: bert::Config = read_json(&config_path)?;
                     let vocab = config.vocab_size;
-                    (
-                        Encoder::Bert(bert::BertModel::load(vb, &config).map_err(weight_error)?),
-                        vocab,
-                    )
+                    let vb = rooted(vb, root.unwrap_or(""));
+                    let stack = BertStack::load(vb, &config).map_err(weight_error)?;
+                    (Encoder::Bert(stack), vocab)
                 }
                 Family::XlmRoberta => {
+                    // candle-transformers' XLM-R builds its mask in f32 or f64 only (and
+                    // panics otherwise).
+                    if !matches!(options.dtype, DType::F32 | DType::F64) {
+                        return Err(Error::Unsupported(format!(
+                            "XLM-RoBERTa models run in f32 or f64 here, not {:?}{}",
+                            options.dtype,
+                            if options.device.is_cpu() {
+                                " (bf16 on the CPU runs the fused encoder: keep `fused` on)"
+                            } else {
+                                ""
+                            }
+                        )));
+                    }
                     let config: xlm_roberta::Config = read_json(&config_path)?;
                     let vocab = config.vocab_size;
                     // Checkpoints saved from a task model keep the encoder under `roberta.`.
@@ -388,7 +407,7 @@ impl SentenceEmbedder {
                 let lengths: Vec<usize> = rows.iter().map(|r| r.len()).collect();
                 model.forward(&input, &lengths)?
             }
-            Encoder::Bert(model) => model.forward(&input, &token_types, Some(&mask))?,
+            Encoder::Bert(model) => model.forward(&input, &token_types, &mask)?,
             Encoder::XlmRoberta(model) => {
                 model.forward(&input, &mask, &token_types, None, None, None)?
             }

@@ -4,6 +4,8 @@
 use candle_core::{CpuStorage, CustomOp1, InplaceOp1, InplaceOp2, Layout, Shape};
 use rayon::prelude::*;
 
+pub mod bf16;
+
 /// Defines a row function compiled also for AVX2 and AVX-512 and picked at run time (the
 /// `multiversion` crate). The kernels hold no fused multiply-adds and no reassociated sums, so
 /// every build gives the same bits.

@@ -15,7 +15,9 @@ use crate::{Error, Result};
 pub struct LoadOptions {
     /// Where the weights live and the forward pass runs.
     pub device: Device,
-    /// Compute dtype.
+    /// Compute dtype. bf16 on the CPU keeps activations, norms and softmax in f32 and runs
+    /// the linear layers' matrix products on bf16 weights packed at load (AMX or AVX512-BF16
+    /// where the CPU has them, `navab_kernels::bf16`).
     pub dtype: DType,
     /// GGUF only: dequantize every matrix to `dtype` (the default). candle's quantized CPU
     /// kernels are built for one-token decoding and run prompts about 12 times slower than dense
@@ -97,7 +99,14 @@ impl LanguageModel {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
         let mut special = SpecialTokens::default();
-        let (decoder, own_tokenizer, format, chat_template) = if path.is_dir() {
+        // bf16 on the CPU: f32 activations, bf16 matrix products on packed weights.
+        let packed_bf16 = options.device.is_cpu() && options.dtype == DType::BF16;
+        let dtype = if packed_bf16 {
+            DType::F32
+        } else {
+            options.dtype
+        };
+        let (mut decoder, own_tokenizer, format, chat_template) = if path.is_dir() {
             let config =
                 DecoderConfig::from_hf_config(&path.join("config.json")).map_err(|e| match e {
                     Error::Io { path, .. } => Error::MissingFile {
@@ -106,8 +115,8 @@ impl LanguageModel {
                     },
                     other => other,
                 })?;
-            let mut source = SafetensorsSource::open(path, options.dtype, &options.device)?;
-            let decoder = Decoder::load(config, &mut source, options.dtype, &options.device)?;
+            let mut source = SafetensorsSource::open(path, dtype, &options.device)?;
+            let decoder = Decoder::load(config, &mut source, dtype, &options.device)?;
             let tokenizer = match &options.tokenizer {
                 Some(_) => None,
                 None => Some(TextTokenizer::from_file(&path.join("tokenizer.json"))?),
@@ -116,8 +125,7 @@ impl LanguageModel {
             special = read_special_tokens(path);
             (decoder, tokenizer, ModelFormat::Safetensors, template)
         } else {
-            let mut source =
-                GgufSource::open(path, options.dtype, &options.device, options.dequantize)?;
+            let mut source = GgufSource::open(path, dtype, &options.device, options.dequantize)?;
             let mut config = DecoderConfig::from_gguf(&source.content, path)?;
             config.rope_freq_factors =
                 source.optional_vector("rope_freqs.weight", config.head_dim / 2)?;
@@ -154,11 +162,14 @@ impl LanguageModel {
             let decoder = Decoder::load(
                 config,
                 &mut source as &mut dyn WeightSource,
-                options.dtype,
+                dtype,
                 &options.device,
             )?;
             (decoder, tokenizer, ModelFormat::Gguf, template)
         };
+        if packed_bf16 {
+            decoder.pack_linears_bf16()?;
+        }
         let tokenizer = match own_tokenizer {
             Some(t) => t,
             None => {

@@ -12,6 +12,8 @@ use candle_core::quantized::{gguf_file, QMatMul, QTensor};
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Module, Tensor};
 
+use navab_kernels::bf16::Bf16Linear;
+
 use crate::{Error, Result};
 
 /// A linear layer `y = x Wᵀ + b`, dense or quantized.
@@ -23,6 +25,11 @@ pub(crate) enum Linear {
     },
     Quantized {
         weight: QMatMul,
+        bias: Option<Tensor>,
+    },
+    /// bf16 weights packed for `navab_kernels::bf16` (f32 activations on the CPU).
+    Bf16 {
+        weight: Arc<Bf16Linear>,
         bias: Option<Tensor>,
     },
 }
@@ -43,6 +50,7 @@ impl Linear {
                     .to_dtype(x.dtype())?,
                 bias,
             ),
+            Linear::Bf16 { weight, bias } => (weight.forward(&x2)?, bias),
         };
         let y = match bias {
             Some(b) => y.broadcast_add(b)?,
@@ -61,6 +69,7 @@ impl Linear {
         let (weight, bias) = match self {
             Linear::Dense { weight, bias } => (weight.clone(), bias),
             Linear::Quantized { weight, bias } => (dequantize(weight, dtype)?, bias),
+            Linear::Bf16 { weight, bias } => (weight.weight_f32()?.to_dtype(dtype)?, bias),
         };
         Ok(Linear::Dense {
             weight: weight.narrow(0, start, len)?.contiguous()?,
@@ -76,7 +85,19 @@ impl Linear {
         match self {
             Linear::Dense { weight, .. } => weight.to_dtype(dtype),
             Linear::Quantized { weight, .. } => dequantize(weight, dtype),
+            Linear::Bf16 { weight, .. } => weight.weight_f32()?.to_dtype(dtype),
         }
+    }
+
+    /// The same layer with its weight packed in bf16 for f32 activations on the CPU.
+    pub(crate) fn to_bf16(&self) -> candle_core::Result<Linear> {
+        Ok(match self {
+            Linear::Bf16 { .. } => self.clone(),
+            _ => Linear::Bf16 {
+                weight: Arc::new(Bf16Linear::new(&self.dense_weight(DType::F32)?)?),
+                bias: self.bias().map(|b| b.to_dtype(DType::F32)).transpose()?,
+            },
+        })
     }
 
     /// The weight's shape `[out, in]`.
@@ -87,13 +108,18 @@ impl Linear {
                 QMatMul::QTensor(t) => t.shape().dims().to_vec(),
                 QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims().to_vec(),
             },
+            Linear::Bf16 { weight, .. } => {
+                vec![weight.out_features(), weight.in_features()]
+            }
         }
     }
 
     /// The bias, if any.
     pub(crate) fn bias(&self) -> Option<&Tensor> {
         match self {
-            Linear::Dense { bias, .. } | Linear::Quantized { bias, .. } => bias.as_ref(),
+            Linear::Dense { bias, .. }
+            | Linear::Quantized { bias, .. }
+            | Linear::Bf16 { bias, .. } => bias.as_ref(),
         }
     }
 }
@@ -561,6 +587,7 @@ impl WeightSource for GgufSource {
         Ok(match qmatmul_into_linear(matrix, None) {
             Linear::Dense { weight, .. } => Embedding::Dense(weight),
             Linear::Quantized { weight, .. } => Embedding::Quantized(weight),
+            Linear::Bf16 { .. } => unreachable!("qmatmul_into_linear never packs"),
         })
     }
 }

@@ -29,6 +29,15 @@ impl Decoder {
         out
     }
 
+    /// Packs every linear layer's weight in bf16 for the CPU's bf16 matrix product
+    /// (`navab_kernels::bf16`); activations, norms and softmax stay in the compute dtype, f32.
+    pub(crate) fn pack_linears_bf16(&mut self) -> Result<()> {
+        for (_, linear) in self.linears_mut() {
+            *linear = linear.to_bf16()?;
+        }
+        Ok(())
+    }
+
     /// Every weight under its HF name, as dense tensors in `dtype`: embeddings, norms, linear
     /// weights and biases, and `lm_head.weight` (the embedding table when tied).
     ///
