@@ -56,7 +56,7 @@ impl Embeddings {
                 ))
             };
         }
-        if flat.len() % dim != 0 {
+        if !flat.len().is_multiple_of(dim) {
             return Err(Error::Shape(format!(
                 "{} embedding values are not a whole number of rows of {dim}",
                 flat.len()

@@ -56,7 +56,7 @@ impl FastConfig {
         self.hidden_act == "gelu"
             && self.position_embedding_type == "absolute"
             && self.num_attention_heads > 0
-            && self.hidden_size % self.num_attention_heads == 0
+            && self.hidden_size.is_multiple_of(self.num_attention_heads)
     }
 }
 

@@ -756,7 +756,7 @@ mod tests {
                         _ => r.continuation.clone(),
                     };
                     let good = text.contains("good");
-                    ll(if good == (number % 2 == 0) {
+                    ll(if good == number.is_multiple_of(2) {
                         -1.0
                     } else {
                         -3.0

@@ -340,7 +340,14 @@ fn reports_are_byte_identical_and_grouping_has_a_spread() {
                         .parse()
                         .unwrap();
                     let good = r.continuation.contains("good");
-                    ll(if good == (n % 2 == 0) { -1.0 } else { -3.0 }, 2)
+                    ll(
+                        if good == n.is_multiple_of(2) {
+                            -1.0
+                        } else {
+                            -3.0
+                        },
+                        2,
+                    )
                 })
                 .collect())
         }

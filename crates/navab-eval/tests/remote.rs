@@ -256,7 +256,7 @@ impl PromptScorer for Faulty {
             return self.inner.score_prompt(prompt, options);
         };
         let first_time = self.seen.lock().unwrap().insert(text.to_string());
-        if first_time && navab_core::hash::fnv1a(text.as_bytes()) % 3 == 0 {
+        if first_time && navab_core::hash::fnv1a(text.as_bytes()).is_multiple_of(3) {
             return Err(Error::Scorer("transient".into()));
         }
         if self.broken.load(SeqCst) && text.contains("poison") {

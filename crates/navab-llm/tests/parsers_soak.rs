@@ -87,7 +87,7 @@ fn reply(state: &mut u64) -> String {
     let mut out = String::new();
     for _ in 0..parts {
         let r = splitmix(state);
-        if r % 4 == 0 {
+        if r.is_multiple_of(4) {
             // A run of arbitrary scalar values (surrogates skipped by from_u32).
             for k in 0..(r >> 8) % 8 {
                 let c = (splitmix(state) >> ((k % 3) * 8)) as u32 % 0x11_0000;

@@ -176,14 +176,16 @@ impl DecoderConfig {
         if self.vocab_size == 0 || self.hidden_size == 0 || self.num_layers == 0 {
             return fail("vocab_size, hidden_size and num_hidden_layers must be positive".into());
         }
-        if self.num_heads == 0 || self.num_kv_heads == 0 || self.num_heads % self.num_kv_heads != 0
+        if self.num_heads == 0
+            || self.num_kv_heads == 0
+            || !self.num_heads.is_multiple_of(self.num_kv_heads)
         {
             return fail(format!(
                 "num_attention_heads ({}) must be a positive multiple of num_key_value_heads ({})",
                 self.num_heads, self.num_kv_heads
             ));
         }
-        if self.head_dim == 0 || self.head_dim % 2 != 0 {
+        if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) {
             return fail(format!(
                 "head dimension {} must be positive and even",
                 self.head_dim

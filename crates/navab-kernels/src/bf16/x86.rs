@@ -94,8 +94,13 @@ pub(super) fn amx_block(
 ) {
     let rows = a.len() / k_pad.max(1);
     assert!(amx(), "AMX kernel entered without AMX");
-    assert!(k_pad % 32 == 0 && k_pad > 0 && a.len() == rows * k_pad && rows % TILE == 0);
-    assert!((nb1 - nb0) % 2 == 0 && packed.len() >= nb1 * k_pad * TILE);
+    assert!(
+        k_pad.is_multiple_of(32)
+            && k_pad > 0
+            && a.len() == rows * k_pad
+            && rows.is_multiple_of(TILE)
+    );
+    assert!((nb1 - nb0).is_multiple_of(2) && packed.len() >= nb1 * k_pad * TILE);
     let config = TileConfig::uniform();
     let mut c = Scratch([0f32; 32 * 32]);
     let lda = (k_pad * 2) as isize;
@@ -186,9 +191,9 @@ pub(super) fn avx512_block(
         avx512_bf16(),
         "AVX512-BF16 kernel entered without AVX512-BF16"
     );
-    assert!(k_pad % 32 == 0 && k_pad > 0 && a.len() == rows * k_pad);
-    assert!(rows == 1 || rows % 4 == 0);
-    assert!((nb1 - nb0) % 2 == 0 && packed.len() >= nb1 * k_pad * TILE);
+    assert!(k_pad.is_multiple_of(32) && k_pad > 0 && a.len() == rows * k_pad);
+    assert!(rows == 1 || rows.is_multiple_of(4));
+    assert!((nb1 - nb0).is_multiple_of(2) && packed.len() >= nb1 * k_pad * TILE);
     let step = if rows == 1 { 1 } else { 4 };
     let mut acc = [0f32; 4 * 4 * TILE];
     for rb in (0..rows).step_by(step) {
