@@ -86,6 +86,10 @@ struct Args {
     /// Device for the embedder: cpu, cuda.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Embedder dtype: f32, or bf16 (bf16 matrix products on CPUs with AMX or AVX512-BF16;
+    /// elsewhere the same cost as f32), f16 on a GPU.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
     /// Embedding batches run at once, each worker on its own core (0: one per core on the CPU,
     /// one on a GPU).
     #[arg(long, default_value_t = 0)]
@@ -108,6 +112,7 @@ fn load_embedder(args: &Args) -> Result<Box<dyn Embedder>> {
         &args.embedder,
         EmbedOptions {
             device: navab::lm::parse_device(&args.device)?,
+            dtype: navab::lm::parse_dtype(&args.dtype)?,
             char_limit: Some(args.char_limit),
             workers: args.embed_workers,
             ..EmbedOptions::default()

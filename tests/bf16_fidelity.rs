@@ -2,7 +2,7 @@
 //! SmolLM2-135M-Instruct: the same MC decisions on the demo set and the NaVAB sample, and the
 //! per-token log-probability differences, printed.
 
-use std::path::Path;
+mod common;
 
 use candle_core::DType;
 use navab::core::{read_navab_dir, PreferenceItem, ReadOptions};
@@ -10,21 +10,10 @@ use navab::eval::{evaluate, EvalOptions, LocalScorer, Method};
 use navab::lm::{LanguageModel, LoadOptions};
 
 fn smollm2(dtype: DType) -> LanguageModel {
-    let models = navab::core::testing::models_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
-    let path = models.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/fetch-models.sh",
-        path.display()
-    );
-    LanguageModel::load(
-        path,
-        &LoadOptions {
-            dtype,
-            ..LoadOptions::cpu()
-        },
-    )
-    .unwrap()
+    common::smollm2(&LoadOptions {
+        dtype,
+        ..LoadOptions::cpu()
+    })
 }
 
 /// The choices of both models on `items` with the `paper` and `ab-first` methods; returns

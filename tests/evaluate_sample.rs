@@ -1,20 +1,13 @@
 //! End to end: the real NaVAB sample (75 records) scored by the real SmolLM2-135M-Instruct.
 
-use std::path::Path;
+mod common;
 
 use navab::core::{read_navab_dir, ReadOptions};
 use navab::eval::{evaluate, EvalOptions, LocalScorer, Method, ScoreRequest, Scorer, Summary};
 use navab::lm::{LanguageModel, LoadOptions};
 
 fn smollm2() -> LanguageModel {
-    let models = navab::core::testing::models_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
-    let path = models.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/fetch-models.sh",
-        path.display()
-    );
-    LanguageModel::load(path, &LoadOptions::cpu()).unwrap()
+    common::smollm2(&LoadOptions::cpu())
 }
 
 #[test]

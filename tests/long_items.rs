@@ -3,12 +3,13 @@
 //! refused before the tokenizer sees it; batches are cut by a token budget). Its own test
 //! binary, so that the process's peak memory is this test's.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use navab::core::PreferenceItem;
 use navab::eval::{evaluate, EvalOptions, LocalScorer, Method};
-use navab::lm::{LanguageModel, LoadOptions};
+use navab::lm::LoadOptions;
 
 fn item(id: &str, prompt: String) -> PreferenceItem {
     PreferenceItem {
@@ -30,14 +31,7 @@ fn peak_rss() -> Option<u64> {
 
 #[test]
 fn a_10_mb_item_and_a_9k_token_item_are_recorded_and_the_rest_scored() {
-    let models = navab::core::testing::models_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
-    let path = models.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/fetch-models.sh",
-        path.display()
-    );
-    let model = LanguageModel::load(path, &LoadOptions::cpu()).unwrap();
+    let model = common::smollm2(&LoadOptions::cpu());
     let context = model.config().max_position_embeddings;
     let mut items: Vec<PreferenceItem> = (0..12)
         .map(|i| {

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -20,16 +19,7 @@ const MODEL_ID: &str = "SmolLM2-135M-Instruct";
 fn smollm2() -> Arc<LanguageModel> {
     static MODEL: OnceLock<Arc<LanguageModel>> = OnceLock::new();
     MODEL
-        .get_or_init(|| {
-            let models = navab::core::testing::models_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
-            let path = models.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-            assert!(
-                path.is_file(),
-                "{} is missing: run scripts/fetch-models.sh",
-                path.display()
-            );
-            Arc::new(LanguageModel::load(path, &LoadOptions::cpu()).unwrap())
-        })
+        .get_or_init(|| Arc::new(common::smollm2(&LoadOptions::cpu())))
         .clone()
 }
 

@@ -11,6 +11,7 @@
 set -euo pipefail
 data=${1:-../shared/data}
 py=${2:-.venv-ref/bin/python}
+bin=${CARGO_TARGET_DIR:-target}/release/examples
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 echo "CPU flags: $(grep -o -w 'amx_bf16\|amx_tile\|avx512_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
@@ -21,7 +22,7 @@ for spec in "articles (first 400, 256 tokens)|--limit 400" "titles (2,225)|--tex
   echo "== embedding, $name"
   for dtype in f32 bf16; do
     # shellcheck disable=SC2086
-    echo "navab-embed $dtype:           $(target/release/examples/embed_corpus --corpus "$data/bbc-news.jsonl" --out "$out/$dtype" --dtype $dtype $args 2>/dev/null | rate)"
+    echo "navab-embed $dtype:           $("$bin"/embed_corpus --corpus "$data/bbc-news.jsonl" --out "$out/$dtype" --dtype $dtype $args 2>/dev/null | rate)"
     # shellcheck disable=SC2086
     echo "sentence-transformers $dtype: $("$py" scripts/reference/st_embed.py --corpus "$data/bbc-news.jsonl" --out "$out/st-$dtype" --dtype $dtype $args 2>/dev/null | rate)"
   done
@@ -31,10 +32,12 @@ for spec in "articles (first 400, 256 tokens)|--limit 400" "titles (2,225)|--tex
     echo "cosine $1 vs $2: $("$py" scripts/reference/st_embed.py --compare "$out/$1" "$out/$2" | tr '\n' ' ')"
   done
 done
-echo "== MC scoring (paper method, batch 1), the NaVAB sample"
+echo "== MC scoring (paper method, batch 1 and 8), the NaVAB sample"
 for dtype in f32 bf16; do
   echo "navab $dtype:"
-  target/release/examples/bench --data "$data/navab-hk-sample" --methods paper --batch-sizes 1 --dtype $dtype 2>/dev/null | tail -n +2
-  echo "HF transformers $dtype:"
-  "$py" scripts/reference/bench_hf.py --data "$data/navab-hk-sample" --styles paper --dtype $dtype 2>/dev/null | grep -v '^{'
+  "$bin"/bench --data "$data/navab-hk-sample" --methods paper --batch-sizes 1,8 --dtype $dtype 2>/dev/null | tail -n +2
+  for batch in 1 8; do
+    echo "HF transformers $dtype, batch $batch:"
+    "$py" scripts/reference/bench_hf.py --data "$data/navab-hk-sample" --styles paper --dtype $dtype --batch-size $batch 2>/dev/null | grep -v '^{'
+  done
 done

@@ -81,6 +81,16 @@ impl TileConfig {
     }
 }
 
+/// The row count of `a`, after asserting what both kernels' unsafe blocks rely on: `k_pad` a
+/// positive multiple of 32 that `a` fills whole rows of, and an even count of column blocks
+/// `nb0..nb1` inside `packed`.
+fn checked_rows(a: &[u16], k_pad: usize, packed: &[u16], nb0: usize, nb1: usize) -> usize {
+    let rows = a.len() / k_pad.max(1);
+    assert!(k_pad.is_multiple_of(32) && k_pad > 0 && a.len() == rows * k_pad);
+    assert!(nb0 <= nb1 && (nb1 - nb0).is_multiple_of(2) && packed.len() >= nb1 * k_pad * TILE);
+    rows
+}
+
 /// `out[r][c] = Σ_k a[r][k] · w[c][k]` for the rows of `a` (`rows`, a multiple of 16) and the
 /// column blocks `nb0..nb1` (an even count) of `packed`, into `out` at column `(nb − nb0)·16`.
 /// Two-by-two tiles (32 rows × 32 columns) where 32 rows remain, one-by-two for the last 16.
@@ -92,15 +102,9 @@ pub(super) fn amx_block(
     nb1: usize,
     out: &mut Out,
 ) {
-    let rows = a.len() / k_pad.max(1);
     assert!(amx(), "AMX kernel entered without AMX");
-    assert!(
-        k_pad.is_multiple_of(32)
-            && k_pad > 0
-            && a.len() == rows * k_pad
-            && rows.is_multiple_of(TILE)
-    );
-    assert!((nb1 - nb0).is_multiple_of(2) && packed.len() >= nb1 * k_pad * TILE);
+    let rows = checked_rows(a, k_pad, packed, nb0, nb1);
+    assert!(rows.is_multiple_of(TILE));
     let config = TileConfig::uniform();
     let mut c = Scratch([0f32; 32 * 32]);
     let lda = (k_pad * 2) as isize;
@@ -186,14 +190,12 @@ pub(super) fn avx512_block(
     nb1: usize,
     out: &mut Out,
 ) {
-    let rows = a.len() / k_pad.max(1);
     assert!(
         avx512_bf16(),
         "AVX512-BF16 kernel entered without AVX512-BF16"
     );
-    assert!(k_pad.is_multiple_of(32) && k_pad > 0 && a.len() == rows * k_pad);
+    let rows = checked_rows(a, k_pad, packed, nb0, nb1);
     assert!(rows == 1 || rows.is_multiple_of(4));
-    assert!((nb1 - nb0).is_multiple_of(2) && packed.len() >= nb1 * k_pad * TILE);
     let step = if rows == 1 { 1 } else { 4 };
     let mut acc = [0f32; 4 * 4 * TILE];
     for rb in (0..rows).step_by(step) {
