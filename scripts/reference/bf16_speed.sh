@@ -12,6 +12,11 @@ set -euo pipefail
 data=${1:-../shared/data}
 py=${2:-.venv-ref/bin/python}
 bin=${CARGO_TARGET_DIR:-target}/release/examples
+# The runs below hide the tools' progress output, so a missing package would leave a blank row.
+"$py" -c 'import sentence_transformers, transformers' 2>/dev/null || {
+  echo "$py lacks sentence-transformers or transformers: pip install -r scripts/reference/requirements.txt" >&2
+  exit 1
+}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 echo "CPU flags: $(grep -o -w 'amx_bf16\|amx_tile\|avx512_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
