@@ -475,12 +475,18 @@ mod tests {
         let packed = PackedBf16::new(&w, n, k).unwrap();
         let (xr, wr) = (round(&x), round(&w));
         assert_eq!(packed.unpack(), wr);
+        let mut results = Vec::new();
         for path in Bf16Path::ALL {
             if !path.available() {
                 println!("skipped: this CPU has no {} path", path.name());
                 continue;
             }
             let y = matmul_bf16_with(&x, m, &packed, path).unwrap();
+            results.push((path.name(), y));
+        }
+        #[cfg(target_arch = "x86_64")]
+        results.push(("amx (software model)", emulated_amx(&x, m, &packed)));
+        for (name, y) in results {
             assert_eq!(y.len(), m * n);
             for r in 0..m {
                 for c in 0..n {
@@ -501,7 +507,7 @@ mod tests {
                         .map(|(a, b)| f64::from(*a) * f64::from(*b))
                         .sum();
                     let got = f64::from(y[r * n + c]);
-                    let at = format!("{} at {m}×{n}×{k}, row {r}, column {c}", path.name());
+                    let at = format!("{name} at {m}×{n}×{k}, row {r}, column {c}");
                     assert!(
                         (got - exact).abs() <= 1e-2 * magnitude + 1e-6,
                         "{at}: {got} vs f32 {exact}"
@@ -513,6 +519,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The AMX kernel's tile loop on the software model of the tiles, over all column blocks;
+    /// checks on the way that a column range of it gives the same columns.
+    #[cfg(target_arch = "x86_64")]
+    fn emulated_amx(x: &[f32], m: usize, w: &PackedBf16) -> Vec<f32> {
+        let a = to_bf16_rows(x, m, w, Bf16Path::Amx);
+        let columns = |nb0: usize, nb1: usize| {
+            let cols = (nb1 * BLOCK).min(w.n) - nb0 * BLOCK;
+            let mut y = vec![0f32; m * cols];
+            let mut out = Out::new(&mut y, cols, m, cols);
+            x86::tile_loop(
+                &mut x86::Emulated::new(),
+                &a,
+                w.k_pad,
+                &w.data,
+                nb0,
+                nb1,
+                &mut out,
+            );
+            y
+        };
+        let y = columns(0, w.n_blocks);
+        if w.n_blocks >= 4 {
+            let part = columns(2, 4);
+            let cols = part.len() / m;
+            for r in 0..m {
+                let full = &y[r * w.n + 2 * BLOCK..r * w.n + 2 * BLOCK + cols];
+                assert_eq!(
+                    &part[r * cols..(r + 1) * cols],
+                    full,
+                    "column blocks 2..4, row {r}"
+                );
+            }
+        }
+        y
     }
 
     #[test]

@@ -8,9 +8,10 @@
 //! - `a` holds `rows × k_pad` bf16 values, row-major, `rows` a multiple of the row block and
 //!   `k_pad` a multiple of 32; the packed weights hold `n_blocks × k_pad/2 × 16 × 2` values (see
 //!   `PackedBf16`), `n_blocks` even; every load stays inside these bounds, asserted on entry;
-//! - each thread configures the tiles (`ldtilecfg`) before its first tile instruction and
-//!   releases them (`tilerelease`) before it returns; nothing else in the process uses the
-//!   AMX registers, so no tile state crosses a call;
+//! - tile instructions are issued only through `Hardware`, which configures the tiles
+//!   (`ldtilecfg`) when it is made and releases them (`tilerelease`) when dropped, within one
+//!   call on one thread; nothing else in the process uses the AMX registers, so no tile state
+//!   crosses a call; every tile load asserts that its 16 rows lie inside its slice;
 //! - stores go to local arrays only; the safe callers copy the valid rows and columns out.
 
 #![allow(unsafe_code)]
@@ -92,8 +93,8 @@ fn checked_rows(a: &[u16], k_pad: usize, packed: &[u16], nb0: usize, nb1: usize)
 }
 
 /// `out[r][c] = Σ_k a[r][k] · w[c][k]` for the rows of `a` (`rows`, a multiple of 16) and the
-/// column blocks `nb0..nb1` (an even count) of `packed`, into `out` at column `(nb − nb0)·16`.
-/// Two-by-two tiles (32 rows × 32 columns) where 32 rows remain, one-by-two for the last 16.
+/// column blocks `nb0..nb1` (an even count) of `packed`, into `out` at column `(nb − nb0)·16`,
+/// on the AMX tiles.
 pub(super) fn amx_block(
     a: &[u16],
     k_pad: usize,
@@ -102,82 +103,171 @@ pub(super) fn amx_block(
     nb1: usize,
     out: &mut Out,
 ) {
-    assert!(amx(), "AMX kernel entered without AMX");
+    let mut tiles = Hardware::configure().expect("AMX kernel entered without AMX");
+    tile_loop(&mut tiles, a, k_pad, packed, nb0, nb1, out);
+}
+
+/// The tile instructions of the AMX kernel: two A tiles (`tmm4`, `tmm5`: 16 rows × 32 bf16),
+/// two B tiles (`tmm6`, `tmm7`: 16 pairs of k × 16 columns × 2) and four accumulators
+/// (`tmm0..=tmm3`: C`ij` = 16 × 16 f32 in `tmm(2i + j)`). [`Hardware`] issues them; the tests
+/// run the same [`tile_loop`] on a software model of them, so that its addressing is checked on
+/// every CPU.
+pub(super) trait Tiles {
+    /// Zeroes the four accumulators.
+    fn zero(&mut self);
+    /// A tile `i` from 16 rows of 32 values, `ld` values apart, at the start of `a`.
+    fn load_a(&mut self, i: usize, a: &[u16], ld: usize);
+    /// B tile `j` from the first 512 values of `b`.
+    fn load_b(&mut self, j: usize, b: &[u16]);
+    /// C`ij` += A`i` · B`j`.
+    fn dot(&mut self, i: usize, j: usize);
+    /// The accumulators into a 32 × 32 block: C`ij` at rows `16i..`, columns `16j..`.
+    fn store(&mut self, c: &mut Scratch);
+}
+
+/// Values in a B tile: 16 pairs of k × 16 columns × 2.
+const B_TILE: usize = TILE * 2 * TILE;
+
+/// Two-by-two tiles (32 rows × 32 columns) where 32 rows remain, one-by-two for the last 16.
+pub(super) fn tile_loop<T: Tiles>(
+    tiles: &mut T,
+    a: &[u16],
+    k_pad: usize,
+    packed: &[u16],
+    nb0: usize,
+    nb1: usize,
+    out: &mut Out,
+) {
     let rows = checked_rows(a, k_pad, packed, nb0, nb1);
     assert!(rows.is_multiple_of(TILE));
-    let config = TileConfig::uniform();
     let mut c = Scratch([0f32; 32 * 32]);
-    let lda = (k_pad * 2) as isize;
-    // SAFETY: AMX is present and permitted (asserted); the tiles are configured here and
-    // released below; every tile load reads 16 rows of 64 bytes at most `lda` apart inside `a`
-    // (row block `rb..rb + 16·(1 or 2)` ≤ `rows`, columns `kb·32..kb·32 + 32` ≤ `k_pad`) or
-    // 1024 contiguous bytes inside `packed` (block `nb < nb1`, pairs `kb·16..kb·16 + 16` ≤
-    // `kp`); stores write 16 rows of 64 bytes, 128 bytes apart, inside the 4 KiB scratch.
-    unsafe {
-        asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly));
-        for nb in (nb0..nb1).step_by(2) {
-            let b0 = packed.as_ptr().add(nb * k_pad * TILE);
-            let b1 = b0.add(k_pad * TILE);
-            let mut rb = 0;
-            while rb < rows {
-                let two = rows - rb >= 2 * TILE;
-                asm!(
-                    "tilezero tmm0",
-                    "tilezero tmm1",
-                    "tilezero tmm2",
-                    "tilezero tmm3",
-                    options(nostack, nomem)
-                );
-                let a0 = a.as_ptr().add(rb * k_pad);
-                for kb in 0..k_pad / 32 {
-                    let pa = a0.add(kb * 32);
-                    let pb0 = b0.add(kb * TILE * 2 * TILE);
-                    let pb1 = b1.add(kb * TILE * 2 * TILE);
-                    asm!(
-                        "tileloadd tmm4, [{pa} + {lda}*1]",
-                        "tileloadd tmm6, [{pb0} + {ldb}*1]",
-                        "tileloadd tmm7, [{pb1} + {ldb}*1]",
-                        "tdpbf16ps tmm0, tmm4, tmm6",
-                        "tdpbf16ps tmm1, tmm4, tmm7",
-                        pa = in(reg) pa, pb0 = in(reg) pb0, pb1 = in(reg) pb1,
-                        lda = in(reg) lda, ldb = in(reg) 64isize,
-                        options(nostack, readonly),
-                    );
-                    if two {
-                        asm!(
-                            "tileloadd tmm5, [{pa} + {lda}*1]",
-                            "tdpbf16ps tmm2, tmm5, tmm6",
-                            "tdpbf16ps tmm3, tmm5, tmm7",
-                            pa = in(reg) pa.add(TILE * k_pad), lda = in(reg) lda,
-                            options(nostack, readonly),
-                        );
-                    }
+    for nb in (nb0..nb1).step_by(2) {
+        let b = [nb, nb + 1].map(|n| &packed[n * k_pad * TILE..(n + 1) * k_pad * TILE]);
+        let mut rb = 0;
+        while rb < rows {
+            let a_tiles = if rows - rb >= 2 * TILE { 2 } else { 1 };
+            tiles.zero();
+            for kb in 0..k_pad / 32 {
+                for (j, bj) in b.iter().enumerate() {
+                    tiles.load_b(j, &bj[kb * B_TILE..(kb + 1) * B_TILE]);
                 }
-                let p = c.0.as_mut_ptr();
-                asm!(
-                    "tilestored [{c0} + {ldc}*1], tmm0",
-                    "tilestored [{c1} + {ldc}*1], tmm1",
-                    "tilestored [{c2} + {ldc}*1], tmm2",
-                    "tilestored [{c3} + {ldc}*1], tmm3",
-                    c0 = in(reg) p, c1 = in(reg) p.add(TILE),
-                    c2 = in(reg) p.add(TILE * 32), c3 = in(reg) p.add(TILE * 32 + TILE),
-                    ldc = in(reg) 128isize,
-                    options(nostack),
-                );
-                let block_rows = if two { 2 * TILE } else { TILE };
-                let col = (nb - nb0) * TILE;
-                for r in 0..block_rows {
-                    out.put(rb + r, col, &c.0[r * 32..r * 32 + 32]);
+                for i in 0..a_tiles {
+                    tiles.load_a(i, &a[(rb + i * TILE) * k_pad + kb * 32..], k_pad);
+                    tiles.dot(i, 0);
+                    tiles.dot(i, 1);
                 }
-                rb += block_rows;
             }
+            tiles.store(&mut c);
+            let col = (nb - nb0) * TILE;
+            for r in 0..a_tiles * TILE {
+                out.put(rb + r, col, &c.0[r * 32..r * 32 + 32]);
+            }
+            rb += a_tiles * TILE;
         }
-        asm!("tilerelease", options(nostack, nomem));
     }
 }
 
+/// A 32 × 32 f32 block, aligned for tile stores.
 #[repr(C, align(64))]
-struct Scratch([f32; 32 * 32]);
+pub(super) struct Scratch(pub(super) [f32; 32 * 32]);
+
+/// The AMX tiles of this thread, configured; released on drop. It exists only where [`amx`]
+/// holds, so its methods may issue tile instructions.
+struct Hardware(());
+
+impl Hardware {
+    fn configure() -> Option<Self> {
+        if !amx() {
+            return None;
+        }
+        let config = TileConfig::uniform();
+        // SAFETY: AMX is present and permitted; the 64-byte configuration is only read.
+        unsafe { asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly)) };
+        Some(Hardware(()))
+    }
+}
+
+impl Drop for Hardware {
+    fn drop(&mut self) {
+        // SAFETY: the tiles were configured by `configure`.
+        unsafe { asm!("tilerelease", options(nostack, nomem)) };
+    }
+}
+
+/// A tile load of 16 rows of 64 bytes, `stride` bytes apart, into the named register.
+macro_rules! tileload {
+    ($reg:literal, $ptr:expr, $stride:expr) => {
+        // SAFETY: the callers assert that the 16 rows lie inside their slice.
+        unsafe {
+            asm!(
+                concat!("tileloadd ", $reg, ", [{p} + {s}*1]"),
+                p = in(reg) $ptr, s = in(reg) ($stride) as isize,
+                options(nostack, readonly),
+            )
+        }
+    };
+}
+
+impl Tiles for Hardware {
+    fn zero(&mut self) {
+        // SAFETY: configured tiles; no memory is touched.
+        unsafe {
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
+                options(nostack, nomem)
+            )
+        };
+    }
+
+    fn load_a(&mut self, i: usize, a: &[u16], ld: usize) {
+        assert!(ld >= 32 && a.len() >= (TILE - 1) * ld + 32);
+        match i {
+            0 => tileload!("tmm4", a.as_ptr(), ld * 2),
+            _ => tileload!("tmm5", a.as_ptr(), ld * 2),
+        }
+    }
+
+    fn load_b(&mut self, j: usize, b: &[u16]) {
+        assert!(b.len() >= B_TILE);
+        match j {
+            0 => tileload!("tmm6", b.as_ptr(), 64),
+            _ => tileload!("tmm7", b.as_ptr(), 64),
+        }
+    }
+
+    fn dot(&mut self, i: usize, j: usize) {
+        // SAFETY: configured tiles; registers only.
+        unsafe {
+            match (i, j) {
+                (0, 0) => asm!("tdpbf16ps tmm0, tmm4, tmm6", options(nostack, nomem)),
+                (0, _) => asm!("tdpbf16ps tmm1, tmm4, tmm7", options(nostack, nomem)),
+                (_, 0) => asm!("tdpbf16ps tmm2, tmm5, tmm6", options(nostack, nomem)),
+                _ => asm!("tdpbf16ps tmm3, tmm5, tmm7", options(nostack, nomem)),
+            }
+        }
+    }
+
+    fn store(&mut self, c: &mut Scratch) {
+        let p = c.0.as_mut_ptr();
+        // SAFETY: each store writes 16 rows of 64 bytes, 128 bytes apart, from row 0 or 16 and
+        // column 0 or 16 of the 32 × 32 block: inside its 4 KiB.
+        unsafe {
+            asm!(
+                "tilestored [{c0} + {ldc}*1], tmm0",
+                "tilestored [{c1} + {ldc}*1], tmm1",
+                "tilestored [{c2} + {ldc}*1], tmm2",
+                "tilestored [{c3} + {ldc}*1], tmm3",
+                c0 = in(reg) p, c1 = in(reg) p.add(TILE),
+                c2 = in(reg) p.add(TILE * 32), c3 = in(reg) p.add(TILE * 32 + TILE),
+                ldc = in(reg) 128isize,
+                options(nostack),
+            )
+        };
+    }
+}
 
 /// The AVX512-BF16 kernel over the same operands as [`amx_block`], `rows` a multiple of 4:
 /// 4 rows × 4 column blocks (64 columns) of accumulators at a time, one row at a time where
@@ -257,6 +347,67 @@ unsafe fn micro<const MR: usize, const NR: usize>(
             let dst = &mut acc[r * 4 * TILE + j * TILE..r * 4 * TILE + j * TILE + TILE];
             // SAFETY: `dst` is 16 f32 long.
             unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), *s) };
+        }
+    }
+}
+
+/// A software model of the tile registers the AMX kernel uses and of `TDPBF16PS` (two f32
+/// products per pair, added in turn), for the tests of [`tile_loop`] on CPUs without AMX.
+#[cfg(test)]
+pub(super) struct Emulated {
+    a: [[u16; B_TILE]; 2],
+    b: [[u16; B_TILE]; 2],
+    c: [[f32; TILE * TILE]; 4],
+}
+
+#[cfg(test)]
+impl Emulated {
+    pub(super) fn new() -> Self {
+        Emulated {
+            a: [[0; B_TILE]; 2],
+            b: [[0; B_TILE]; 2],
+            c: [[0.0; TILE * TILE]; 4],
+        }
+    }
+}
+
+#[cfg(test)]
+impl Tiles for Emulated {
+    fn zero(&mut self) {
+        self.c = [[0.0; TILE * TILE]; 4];
+    }
+
+    fn load_a(&mut self, i: usize, a: &[u16], ld: usize) {
+        for r in 0..TILE {
+            self.a[i][r * 32..r * 32 + 32].copy_from_slice(&a[r * ld..r * ld + 32]);
+        }
+    }
+
+    fn load_b(&mut self, j: usize, b: &[u16]) {
+        self.b[j].copy_from_slice(&b[..B_TILE]);
+    }
+
+    fn dot(&mut self, i: usize, j: usize) {
+        use super::bf16_to_f32 as f;
+        let (a, b, c) = (&self.a[i], &self.b[j], &mut self.c[2 * i + j]);
+        for m in 0..TILE {
+            for n in 0..TILE {
+                for p in 0..TILE {
+                    for e in 0..2 {
+                        c[m * TILE + n] += f(a[m * 32 + 2 * p + e]) * f(b[p * 32 + 2 * n + e]);
+                    }
+                }
+            }
+        }
+    }
+
+    fn store(&mut self, out: &mut Scratch) {
+        for (t, c) in self.c.iter().enumerate() {
+            let (r0, c0) = (t / 2 * TILE, t % 2 * TILE);
+            for r in 0..TILE {
+                let at = (r0 + r) * 32 + c0;
+                out.0[at..at + TILE].copy_from_slice(&c[r * TILE..r * TILE + TILE]);
+            }
         }
     }
 }
