@@ -84,12 +84,17 @@ impl Bf16Path {
 }
 
 /// Rounds to the nearest bf16, ties to even (NaN stays NaN).
+#[inline(always)]
 pub fn f32_to_bf16(v: f32) -> u16 {
     let b = v.to_bits();
+    // Both results, then a select: no branch, so the conversion loops vectorise.
+    let quiet_nan = ((b >> 16) | 0x40) as u16;
+    let rounded = (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16;
     if v.is_nan() {
-        return ((b >> 16) | 0x40) as u16;
+        quiet_nan
+    } else {
+        rounded
     }
-    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
 }
 
 /// The f32 value of a bf16.

@@ -10,13 +10,13 @@ pub mod bf16;
 /// `multiversion` crate). The kernels hold no fused multiply-adds and no reassociated sums, so
 /// every build gives the same bits.
 macro_rules! simd_fn {
-    ($(#[$meta:meta])* fn $name:ident($($args:tt)*) $body:block) => {
+    ($(#[$meta:meta])* fn $name:ident($($args:tt)*) $(-> $ret:ty)? $body:block) => {
         #[multiversion::multiversion(targets(
             "x86_64+avx512f+avx512bw+avx512vl+avx2+fma+avx",
             "x86_64+avx2+fma+avx",
         ))]
         $(#[$meta])*
-        fn $name($($args)*) $body
+        fn $name($($args)*) $(-> $ret)? $body
     };
 }
 
@@ -274,22 +274,7 @@ simd_fn! {
 /// position reads a padding row).
 #[inline(always)]
 fn softmax_in_place(row: &mut [f32]) {
-    // The maximum in 8 lanes with plain comparisons: `f32::max` (NaN rules) in one chain does
-    // not vectorise.
-    let mut lanes = [f32::NEG_INFINITY; 8];
-    let mut max = f32::NEG_INFINITY;
-    let chunks = row.chunks_exact(8);
-    for &v in chunks.remainder() {
-        max = if v > max { v } else { max };
-    }
-    for c in chunks {
-        for l in 0..8 {
-            lanes[l] = if c[l] > lanes[l] { c[l] } else { lanes[l] };
-        }
-    }
-    for v in lanes {
-        max = if v > max { v } else { max };
-    }
+    let max = lane_max(row);
     if max == f32::NEG_INFINITY {
         row.iter_mut().for_each(|v| *v = 0.0);
         return;
@@ -304,6 +289,76 @@ fn softmax_in_place(row: &mut [f32]) {
     let inv = 1.0 / lane_sum(row);
     for v in row.iter_mut() {
         *v *= inv;
+    }
+}
+
+/// The maximum of `row` (-inf if empty) in 8 lanes with plain comparisons: `f32::max` (NaN
+/// rules) in one chain does not vectorise.
+#[inline(always)]
+fn lane_max(row: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut max = f32::NEG_INFINITY;
+    let chunks = row.chunks_exact(8);
+    for &v in chunks.remainder() {
+        max = if v > max { v } else { max };
+    }
+    for c in chunks {
+        for l in 0..8 {
+            lanes[l] = if c[l] > lanes[l] { c[l] } else { lanes[l] };
+        }
+    }
+    for v in lanes {
+        max = if v > max { v } else { max };
+    }
+    max
+}
+
+/// Log-softmax over the last dimension of logits (`rows × vocab`, f32), read at one target
+/// per row: `[rows]` values `logits[r][t] − logsumexp(logits[r])`. Two read passes per row and
+/// nothing written, where log-softmax then gather writes and rereads the whole block.
+pub struct GatherLogSoftmax<'a> {
+    /// One vocabulary index per row.
+    pub targets: &'a [u32],
+}
+
+impl CustomOp1 for GatherLogSoftmax<'_> {
+    fn name(&self) -> &'static str {
+        "gather-log-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let logits = f32_slice(s, l, self.name())?;
+        let (rows, vocab) = l.shape().dims2()?;
+        if rows != self.targets.len() {
+            candle_core::bail!(
+                "gather-log-softmax: {rows} rows, {} targets",
+                self.targets.len()
+            );
+        }
+        if let Some(&t) = self.targets.iter().find(|&&t| t as usize >= vocab) {
+            candle_core::bail!("gather-log-softmax: target {t} beyond a vocabulary of {vocab}");
+        }
+        let out: Vec<f32> = logits
+            .par_chunks(vocab)
+            .zip(self.targets.par_iter())
+            .map(|(row, &t)| log_softmax_at(row, t as usize))
+            .collect();
+        Ok((CpuStorage::F32(out), Shape::from(rows)))
+    }
+}
+
+simd_fn! {
+    fn log_softmax_at(row: &[f32], target: usize) -> f32 {
+        let max = lane_max(row);
+        let mut acc = [0.0f32; 8];
+        let chunks = row.chunks_exact(8);
+        let tail: f32 = chunks.remainder().iter().map(|&v| exp(v - max)).sum();
+        for c in chunks {
+            for l in 0..8 {
+                acc[l] += exp(c[l] - max);
+            }
+        }
+        row[target] - max - (acc.iter().sum::<f32>() + tail).ln()
     }
 }
 
@@ -494,6 +549,37 @@ mod tests {
         got.inplace_op2(&up, &SiluMul).unwrap();
         let diff = (got - &want).unwrap().abs().unwrap().max_all().unwrap();
         assert!(diff.to_scalar::<f32>().unwrap() < 1e-5);
+    }
+
+    #[test]
+    fn gathered_log_softmax_matches_candle_and_checks_targets() {
+        use candle_core::{Device, Tensor, D};
+        let dev = Device::Cpu;
+        // 1001 columns: a tail after the 8-lane chunks; large logits test the max shift.
+        let logits = (Tensor::randn(0f32, 6.0, (5, 1001), &dev).unwrap() + 40.0).unwrap();
+        let targets = [0u32, 1000, 7, 500, 999];
+        let got = logits
+            .apply_op1_no_bwd(&GatherLogSoftmax { targets: &targets })
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let want = candle_nn::ops::log_softmax(&logits, D::Minus1)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for (r, &t) in targets.iter().enumerate() {
+            let w = want[r][t as usize];
+            assert!(
+                (got[r] - w).abs() <= 1e-5 * w.abs().max(1.0),
+                "row {r}: {} vs {w}",
+                got[r]
+            );
+        }
+        for bad in [&[0u32, 1, 2, 3, 1001][..], &[0, 1]] {
+            assert!(logits
+                .apply_op1_no_bwd(&GatherLogSoftmax { targets: bad })
+                .is_err());
+        }
     }
 
     #[test]

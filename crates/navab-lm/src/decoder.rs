@@ -542,10 +542,17 @@ impl Decoder {
             let len = chunk.min(n - start);
             let rows = hidden.narrow(0, start, len)?;
             let logits = self.softcap_logits(self.lm_head.forward(&rows)?.to_dtype(DType::F32)?)?;
-            let logprobs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            let idx = Tensor::from_slice(&targets[start..start + len], (len, 1), &self.device)?;
-            let picked = logprobs.gather(&idx, 1)?.flatten_all()?.to_vec1::<f32>()?;
-            out.extend(picked);
+            let targets = &targets[start..start + len];
+            let picked = if self.device.is_cpu() {
+                // One fused pass per row instead of log-softmax's five over `len × vocab`.
+                let op = navab_kernels::GatherLogSoftmax { targets };
+                logits.contiguous()?.apply_op1_no_bwd(&op)?
+            } else {
+                let logprobs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+                let idx = Tensor::from_slice(targets, (len, 1), &self.device)?;
+                logprobs.gather(&idx, 1)?.flatten_all()?
+            };
+            out.extend(picked.to_vec1::<f32>()?);
             start += len;
         }
         Ok(out)
