@@ -329,6 +329,9 @@ impl CustomOp1 for GatherLogSoftmax<'_> {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let logits = f32_slice(s, l, self.name())?;
         let (rows, vocab) = l.shape().dims2()?;
+        if vocab == 0 {
+            candle_core::bail!("gather-log-softmax: logits of an empty vocabulary");
+        }
         if rows != self.targets.len() {
             candle_core::bail!(
                 "gather-log-softmax: {rows} rows, {} targets",
@@ -575,6 +578,10 @@ mod tests {
                 got[r]
             );
         }
+        let empty = Tensor::zeros((0, 0), candle_core::DType::F32, &dev).unwrap();
+        assert!(empty
+            .apply_op1_no_bwd(&GatherLogSoftmax { targets: &[] })
+            .is_err());
         for bad in [&[0u32, 1, 2, 3, 1001][..], &[0, 1]] {
             assert!(logits
                 .apply_op1_no_bwd(&GatherLogSoftmax { targets: bad })
